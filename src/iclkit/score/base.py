@@ -1,0 +1,69 @@
+"""The language-model contract every back-end implements. Text in, numbers out, batched.
+
+Whitespace rule (as lm-evaluation-harness): a continuation carries its own leading space (``" positive"``). If a
+context ends in whitespace, that whitespace is moved to the front of the continuation before tokenising, so the
+model scores the single token it would actually see. ``context + continuation`` is tokenised jointly and the
+continuation span is whatever follows the tokens of the context alone; tokenising the two parts separately and
+concatenating gives different (wrong) tokens at the boundary for BPE tokenizers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from iclkit.types import LLRequest, LLResult
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    """Greedy generation from ``context`` until one of ``stop`` appears or ``max_new_tokens`` are produced."""
+
+    context: str
+    stop: tuple[str, ...] = ("\n",)
+    max_new_tokens: int = 64
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """What the scorers need from a back-end."""
+
+    name: str
+
+    def loglikelihood(self, requests: Sequence[LLRequest]) -> list[LLResult]:
+        """Log P(continuation | context) summed over the continuation's tokens, one result per request, in order."""
+        ...
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[str]:
+        """Greedy continuations, cut before the first stop string."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for ``text`` as a context (special tokens included)."""
+        ...
+
+    @property
+    def max_length(self) -> int:
+        """The longest sequence (context + continuation, in tokens) this back-end will score."""
+        ...
+
+
+def split_trailing_space(context: str, continuation: str) -> tuple[str, str]:
+    """Move the context's trailing whitespace onto the continuation (see the module docstring)."""
+    stripped = context.rstrip()
+    n = len(context) - len(stripped)
+    if n:
+        return stripped, context[-n:] + continuation
+    return context, continuation
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """Return ``text`` up to (not including) the earliest stop string."""
+    cut = len(text)
+    for s in stop:
+        if s:
+            i = text.find(s)
+            if i != -1:
+                cut = min(cut, i)
+    return text[:cut]

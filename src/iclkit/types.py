@@ -1,0 +1,136 @@
+"""Frozen dataclasses that cross stage boundaries.
+
+Stages (data, retrieve, prompt, score, evaluate) never pass their own objects to each other: only these records.
+Everything here is plain data, cheap to build and easy to serialise into ``predictions.jsonl``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled (or unlabelled) item of a task.
+
+    Args:
+        id: stable identifier inside its split (the row number of the source file unless the file has an id field).
+        fields: the input fields by name, e.g. ``{"text": ...}`` or ``{"premise": ..., "hypothesis": ...}``.
+        label: the label *name* (never an id), or ``None`` for unlabelled items.
+    """
+
+    id: str
+    fields: Mapping[str, str]
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A demonstration chosen for one query: the pool example plus the similarity that ranked it (if any)."""
+
+    example: Example
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A rendered query prompt with one continuation per candidate label.
+
+    ``contexts[i] + continuations[i]`` is the full text whose continuation span is scored for label ``labels[i]``.
+    Direct/PPL templates give the same context for every label; Channel templates put the label in the context.
+    """
+
+    labels: tuple[str, ...]
+    contexts: tuple[str, ...]
+    continuations: tuple[str, ...]
+    demo_ids: tuple[str, ...]
+    n_demos_requested: int
+
+    @property
+    def n_demos_used(self) -> int:
+        return len(self.demo_ids)
+
+
+@dataclass(frozen=True)
+class LLRequest:
+    """One ``loglikelihood(context, continuation)`` request.
+
+    Requests that share a ``group`` key are expected to share a long text prefix (the demonstrations); back-ends may
+    run that prefix once for the whole group. ``None`` means "group by context".
+    """
+
+    context: str
+    continuation: str
+    group: Hashable | None = None
+
+
+@dataclass(frozen=True)
+class LLResult:
+    """Log-likelihood of a continuation: the sum over its tokens, its token count and whether it is the greedy one."""
+
+    logprob: float
+    n_tokens: int
+    is_greedy: bool
+
+
+@dataclass(frozen=True)
+class LabelScores:
+    """Per-label scores for one query (higher is better), with the raw log-likelihoods they came from."""
+
+    labels: tuple[str, ...]
+    scores: tuple[float, ...]
+    raw: tuple[LLResult, ...] = field(default=())
+
+    def argmax(self) -> str:
+        best = max(range(len(self.scores)), key=lambda i: (self.scores[i], -i))
+        return self.labels[best]
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One line of ``predictions.jsonl``: everything needed to rebuild and audit one prediction."""
+
+    example_id: str
+    demo_ids: tuple[str, ...]
+    n_demos_requested: int
+    prompt: str
+    labels: tuple[str, ...]
+    scores: tuple[float, ...]
+    prediction: str
+    gold: str | None
+    calibrated_scores: tuple[float, ...] | None = None
+    calibrated_prediction: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "example_id": self.example_id,
+            "demo_ids": list(self.demo_ids),
+            "n_demos_requested": self.n_demos_requested,
+            "prompt": self.prompt,
+            "scores": dict(zip(self.labels, self.scores)),
+            "prediction": self.prediction,
+            "gold": self.gold,
+            "calibrated_scores": None
+            if self.calibrated_scores is None
+            else dict(zip(self.labels, self.calibrated_scores)),
+            "calibrated_prediction": self.calibrated_prediction,
+        }
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> PredictionRecord:
+        labels = tuple(row["scores"].keys())
+        cal = row.get("calibrated_scores")
+        return cls(
+            example_id=str(row["example_id"]),
+            demo_ids=tuple(row["demo_ids"]),
+            n_demos_requested=int(row["n_demos_requested"]),
+            prompt=row["prompt"],
+            labels=labels,
+            scores=tuple(float(row["scores"][lab]) for lab in labels),
+            prediction=row["prediction"],
+            gold=row.get("gold"),
+            calibrated_scores=None if cal is None else tuple(float(cal[lab]) for lab in labels),
+            calibrated_prediction=row.get("calibrated_prediction"),
+        )

@@ -1,0 +1,82 @@
+import random
+
+import pytest
+import torch
+
+from iclkit.testing import assert_lm_contract, tiny_hflm
+from iclkit.types import LLRequest
+
+DEMOS = "Sentence: the plot is good\nLabel: Positive\n\nSentence: the acting is bad\nLabel: Negative\n\n"
+
+
+def _requests(n_queries=4, labels=(" Positive", " Negative", " Neutral truly")):
+    reqs = []
+    for q in range(n_queries):
+        ctx = DEMOS * 2 + f"Sentence: query {q} is {'good' if q % 2 else 'awful and boring'}\nLabel:"
+        reqs += [LLRequest(ctx, lab, group=q) for lab in labels]
+    return reqs
+
+
+@pytest.mark.parametrize("kind", ["llama", "gemma3"])
+def test_fast_path_matches_naive_recomputation(kind):
+    lm = tiny_hflm(kind, batch_size=2)
+    reqs = _requests()
+    fast, naive = lm.loglikelihood(reqs), lm.naive_loglikelihood(reqs)
+    assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, naive)) <= 1e-4
+    assert [a.n_tokens for a in fast] == [b.n_tokens for b in naive]
+    assert [a.is_greedy for a in fast] == [b.is_greedy for b in naive]
+
+
+@pytest.mark.parametrize("kind", ["llama", "gemma3"])
+def test_run_prefix_reuse_runs_fewer_tokens_and_keeps_scores(kind):
+    reqs = _requests(n_queries=6)
+    with_reuse, without = tiny_hflm(kind), tiny_hflm(kind, reuse_prefix=False)
+    a, b = with_reuse.loglikelihood(reqs), without.loglikelihood(reqs)
+    assert max(abs(x.logprob - y.logprob) for x, y in zip(a, b)) <= 1e-4
+    if kind == "llama":  # the tiny Gemma's 8-token window is full, so its cache cannot be cropped and reused
+        assert with_reuse.tokens_run < 0.5 * without.tokens_run
+
+
+def test_groups_in_any_order_give_the_same_scores():
+    lm = tiny_hflm("llama")
+    reqs = _requests()
+    shuffled = reqs[:]
+    random.Random(0).shuffle(shuffled)
+    by_req = dict(zip(shuffled, lm.loglikelihood(shuffled)))
+    for r, res in zip(reqs, lm.loglikelihood(reqs)):
+        assert abs(by_req[r].logprob - res.logprob) <= 1e-4
+
+
+def test_contract_and_trailing_space_rule():
+    assert_lm_contract(tiny_hflm("llama"))
+
+
+def test_only_scored_positions_reach_the_lm_head():
+    lm = tiny_hflm("llama")
+    rows = []
+    lm.model.lm_head.register_forward_hook(lambda m, i, o: rows.append(o.shape[-2]))
+    ctx = DEMOS + "Sentence: fine\nLabel:"
+    lm.loglikelihood([LLRequest(ctx, " Positive", group=0), LLRequest(ctx, " Negative", group=0)])
+    n_ctx_tokens = lm.count_tokens(ctx)
+    assert sum(rows) < 8 < n_ctx_tokens  # prefix keeps 1 logit; candidates keep only label positions
+
+
+def test_empty_context_is_conditioned_on_bos():
+    lm = tiny_hflm("llama")
+    tokens, n_ctx = lm.encode_pair("", " Positive")
+    assert n_ctx == 1 and tokens[0] == lm.tokenizer.bos_token_id
+
+
+def test_overlong_sequence_is_an_error_not_a_truncation():
+    from iclkit.errors import IclkitError
+
+    lm = tiny_hflm("llama", max_length=16)
+    with pytest.raises(IclkitError, match="exceeds the model's maximum"):
+        lm.loglikelihood([LLRequest(DEMOS * 3, " Positive")])
+
+
+def test_generate_stops_at_stop_string():
+    lm = tiny_hflm("llama")
+    (text,) = lm.generate([__import__("iclkit.score.base", fromlist=["GenRequest"]).GenRequest("Sentence:", ("e",), 8)])
+    assert "e" not in text
+    torch.manual_seed(0)
