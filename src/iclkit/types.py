@@ -47,6 +47,7 @@ class Prompt:
     continuations: tuple[str, ...]
     demo_ids: tuple[str, ...]
     n_demos_requested: int
+    prefix: str = ""  # instruction + demonstrations: the part every label's context starts with
 
     @property
     def n_demos_used(self) -> int:

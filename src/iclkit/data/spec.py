@@ -99,7 +99,8 @@ class TaskSpec:
     """A classification task: input fields, label names, verbalizer and templates.
 
     ``verbalizer`` maps each label name to the word(s) the model sees. ``content_free`` inputs (Zhao et al. 2021)
-    replace every input field when estimating the contextual prior for calibration.
+    replace every input field when estimating the contextual prior for calibration. ``hf`` optionally describes the
+    HuggingFace hub equivalent of ``source`` (same label names), for users with hub access.
     """
 
     name: str
@@ -111,6 +112,7 @@ class TaskSpec:
     channel_template: TemplateSpec | None = None
     description: str = ""
     content_free: tuple[str, ...] = ("N/A", "", "[MASK]")
+    hf: SourceSpec | None = None
 
     def __post_init__(self) -> None:
         where = f"task '{self.name}'"

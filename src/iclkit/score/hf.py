@@ -73,6 +73,7 @@ class HFLM:
         self.batch_size = batch_size
         self.reuse_prefix = reuse_prefix
         self._run_prefix: _PrefixState | None = None
+        self.source_file = None  # the weights file, for the run summary
         self.tokens_run = 0  # tokens actually passed through the model (for benchmarks and tests)
         bos = tokenizer.bos_token_id
         self._prefix_token = bos if bos is not None else tokenizer.eos_token_id
@@ -92,7 +93,9 @@ class HFLM:
             model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=dtype).to(device)
         except OSError as exc:
             raise IclkitError(f"cannot load model '{name}' from {resolved.path}: {exc}") from exc
-        return cls(model, tokenizer, name=name, max_length=max_length, **kwargs)
+        lm = cls(model, tokenizer, name=name, max_length=max_length, **kwargs)
+        lm.source_file = resolved.source_file
+        return lm
 
     @property
     def max_length(self) -> int:

@@ -18,13 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from iclkit.errors import IclkitError, unknown_name
-
-CACHE_ENV = "ICLKIT_CACHE"
-
-
-def cache_dir() -> Path:
-    """Root of iclkit's caches (converted models, embeddings): ``$ICLKIT_CACHE`` or ``~/.cache/iclkit``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "iclkit")
+from iclkit.paths import cache_dir
 
 
 def _package_dir(package: str) -> Path:

@@ -1,0 +1,157 @@
+"""``iclkit eval`` (one run from flags), ``iclkit run`` (a run or experiment YAML) and ``iclkit validate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from iclkit.errors import IclkitError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate one configuration given by flags")
+    p.add_argument("--task", default="sst2", help="built-in task name or task YAML (see `iclkit tasks`)")
+    p.add_argument("--data-file", help="your own JSONL/CSV file: demonstration pool (and evaluation set)")
+    p.add_argument("--eval-file", help="JSONL/CSV evaluation set for --data-file (default: the same file)")
+    p.add_argument("--text-fields", default="text", help="comma-separated input fields of --data-file")
+    p.add_argument("--label-field", default="label", help="label field of --data-file")
+    p.add_argument("--model", default="gemma3-270m", help="embedded model name, HF model id or local path")
+    p.add_argument("--shots", type=int, default=8, help="number of demonstrations (0 = zero-shot)")
+    p.add_argument("--retriever", default="random", help="zero | random | balanced | bm25 | topk")
+    p.add_argument("--per-query", action="store_true", help="random/balanced: redraw demonstrations per query")
+    p.add_argument("--ordering", help="retrieved | similarity | random (default: similarity for topk/bm25)")
+    p.add_argument("--scorer", default="direct", help="direct | ppl | channel")
+    p.add_argument("--normalization", help="ppl: sum | mean | per_char | per_byte | pmi")
+    p.add_argument("--calibration", default="none", help="none | contextual (Zhao et al. 2021)")
+    p.add_argument("--instruction", help="instruction placed before the demonstrations")
+    p.add_argument("--seed", type=int, default=0, help="demonstration seed")
+    p.add_argument("--limit", type=int, help="evaluate a seeded slice of this many examples")
+    p.add_argument("--eval-seed", type=int, default=0, help="seed of the --limit slice")
+    p.add_argument("--max-length", type=int, help="token budget per prompt (default: model's, max 2048)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", help="cpu | cuda (default: cuda if available)")
+    p.add_argument("--out", help="run directory (default: runs/<derived name>); re-running resumes")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="any other config key")
+    p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser("run", help="run a run/experiment YAML (see configs/)")
+    p.add_argument("config", help="YAML file")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override config keys, e.g. limit=100")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("validate", help="check a YAML config (keys, task, names) without running it")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    p.set_defaults(handler=cmd_validate)
+
+
+def _config_from_flags(args: argparse.Namespace):
+    from iclkit.config import apply_overrides, run_config
+
+    values: dict[str, Any] = {
+        "task": args.task, "data_file": args.data_file, "eval_file": args.eval_file,
+        "text_fields": args.text_fields, "label_field": args.label_field, "model": args.model,
+        "shots": args.shots, "retriever": args.retriever, "ordering": args.ordering, "scorer": args.scorer,
+        "calibration": args.calibration, "instruction": args.instruction, "seed": args.seed, "limit": args.limit,
+        "eval_seed": args.eval_seed, "max_length": args.max_length, "batch_size": args.batch_size,
+        "device": args.device, "out": args.out,
+    }
+    if args.per_query:
+        values["retriever_options"] = {"per_query": True}
+    if args.normalization:
+        values["scorer_options"] = {"normalization": args.normalization}
+    values = apply_overrides(values, args.set)
+    values["name"] = values.get("name") or f"{values['retriever']}-{values['shots']}shot"
+    return run_config(values, where="command line")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from iclkit.config import Variant
+
+    config = _config_from_flags(args)
+    _check_names(config)
+    _run_variants(config.name, [Variant(config, (config.seed,))], out=None)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from iclkit.config import load_experiment
+
+    name, variants = load_experiment(args.config, args.overrides)
+    for v in variants:
+        _check_names(v.config)
+    base_out = variants[0].config.out
+    out = Path(base_out).parent if (base_out and len(variants) > 1) else None
+    _run_variants(name, variants, out=out)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from iclkit.config import load_experiment
+    from iclkit.pipeline import resolve_task
+
+    name, variants = load_experiment(args.config, args.overrides)
+    for v in variants:
+        _check_names(v.config)
+        resolve_task(v.config)
+    print(f"{args.config}: OK ({len(variants)} run(s) in experiment '{name}')")
+    return 0
+
+
+def _check_names(config) -> None:
+    """Fail before any loading on a misspelt component name."""
+    from iclkit.retrieve.base import RETRIEVERS
+    from iclkit.retrieve.order import ORDERINGS
+    from iclkit.score.scorers import SCORERS
+
+    RETRIEVERS.get(config.retriever)
+    ORDERINGS.get(config.resolved_ordering)
+    SCORERS.get(config.scorer)
+
+
+def _run_variants(name: str, variants, *, out: Path | None) -> None:
+    import dataclasses
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from iclkit.evaluate.report import results_table, row_from_summary, seed_aggregate
+    from iclkit.pipeline import run
+
+    console = Console()
+    lms: dict[str, Any] = {}  # one model load per experiment
+    rows = []
+    for variant in variants:
+        summaries = []
+        for seed in variant.seeds:
+            config = variant.config
+            if len(variant.seeds) > 1:
+                out_dir = Path(config.out) / f"seed{seed}" if config.out else None
+                config = dataclasses.replace(config, seed=seed, out=str(out_dir) if out_dir else None)
+            console.rule(f"{config.name} (seed {config.seed})")
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeRemainingColumn(), console=console, transient=True) as progress:
+                bar = progress.add_task("scoring", total=None)
+                result = run(config, lm=lms.get(_lm_key(config)), log=console.print,
+                             on_progress=lambda done, total: progress.update(bar, completed=done, total=total))
+            if result.lm is not None:
+                lms[_lm_key(config)] = result.lm
+            summaries.append(result.summary)
+            console.print(f"accuracy {result.summary['metrics']['accuracy']['value']:.4f} "
+                          f"(n={result.summary['n']}) → {result.run_dir}")
+        if len(summaries) == 1:
+            rows.append(row_from_summary(summaries[0], variant.config.name))
+        else:
+            rows.append({"name": variant.config.name, **seed_aggregate(summaries)})
+    console.print(results_table(rows, title=name))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(rows, indent=2))
+        console.print(f"table written to {out / 'results.json'}")
+
+
+def _lm_key(config) -> tuple:
+    return (config.model, config.device, config.max_length, config.batch_size)
+

@@ -1,0 +1,154 @@
+"""Run configuration: one flat frozen dataclass, loaded from YAML or CLI flags, with ``key=value`` overrides.
+
+An experiment YAML is a base run plus ``variants`` (each a partial run overriding the base) and optional ``seeds``
+on a variant (run once per demonstration seed, reported as mean ± std).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from iclkit.errors import IclkitError, did_you_mean
+
+DEFAULT_ORDERING = {"topk": "similarity", "bm25": "similarity"}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one evaluation run. Options that change results are all here (and in summary.json)."""
+
+    name: str = "run"
+    task: str = "sst2"                      # built-in task name or task YAML path
+    data_file: str | None = None            # user JSONL/CSV: demonstration pool (and eval set if no eval_file)
+    eval_file: str | None = None
+    text_fields: tuple[str, ...] = ("text",)
+    label_field: str = "label"
+    model: str = "gemma3-270m"
+    shots: int = 8
+    retriever: str = "random"
+    retriever_options: Mapping[str, Any] = field(default_factory=dict)
+    ordering: str | None = None             # None: similarity for topk/bm25, as retrieved otherwise
+    scorer: str = "direct"
+    scorer_options: Mapping[str, Any] = field(default_factory=dict)
+    calibration: str = "none"               # none | contextual
+    instruction: str | None = None          # overrides the task template's instruction
+    seed: int = 0                           # demonstration selection/ordering seed
+    limit: int | None = None                # evaluate a seeded slice of this many examples
+    eval_seed: int = 0                      # seed of that slice
+    max_length: int | None = None           # token budget (default: the model's, capped at 2048)
+    batch_size: int = 32
+    device: str | None = None
+    out: str | None = None                  # run directory (predictions.jsonl, summary.json)
+
+    def __post_init__(self) -> None:
+        if self.shots < 0:
+            raise IclkitError(f"shots must be >= 0, not {self.shots}")
+        if self.calibration not in ("none", "contextual"):
+            raise IclkitError(f"calibration must be 'none' or 'contextual', not {self.calibration!r}")
+        if self.limit is not None and self.limit <= 0:
+            raise IclkitError(f"limit must be positive, not {self.limit}")
+        if self.retriever == "zero" and self.shots:
+            object.__setattr__(self, "shots", 0)
+
+    @property
+    def resolved_ordering(self) -> str:
+        return self.ordering or DEFAULT_ORDERING.get(self.retriever, "retrieved")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["text_fields"] = list(self.text_fields)
+        out["retriever_options"] = dict(self.retriever_options)
+        out["scorer_options"] = dict(self.scorer_options)
+        out["ordering"] = self.resolved_ordering
+        return out
+
+
+FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
+# Keys that do not change any prediction: a run may be resumed with different values.
+NON_RESULT_KEYS = ("name", "limit", "out", "batch_size", "device")
+
+
+def run_config(values: Mapping[str, Any], *, where: str = "config") -> RunConfig:
+    """Build a RunConfig from a mapping, naming the offending key on error."""
+    for key in values:
+        if key not in FIELD_NAMES:
+            raise IclkitError(f"{where}: unknown key '{key}'{did_you_mean(key, FIELD_NAMES)}")
+    values = dict(values)
+    if isinstance(values.get("text_fields"), str):
+        values["text_fields"] = tuple(s.strip() for s in values["text_fields"].split(","))
+    elif values.get("text_fields") is not None:
+        values["text_fields"] = tuple(values["text_fields"])
+    for key in ("retriever_options", "scorer_options"):
+        if values.get(key) is None:
+            values.pop(key, None)
+        elif not isinstance(values[key], Mapping):
+            raise IclkitError(f"{where}: '{key}' must be a mapping, not {values[key]!r}")
+    try:
+        return RunConfig(**values)
+    except TypeError as exc:
+        raise IclkitError(f"{where}: {exc}") from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` with a YAML value (``shots=4``, ``limit=null``, ``scorer_options={normalization: pmi}``);
+    dotted keys set one option (``scorer_options.normalization=pmi``)."""
+    if "=" not in text:
+        raise IclkitError(f"override {text!r} is not key=value")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else None
+
+
+def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    values = dict(values)
+    for item in overrides:
+        key, value = parse_override(item)
+        if "." in key:
+            outer, inner = key.split(".", 1)
+            values[outer] = {**dict(values.get(outer) or {}), inner: value}
+        else:
+            values[key] = value
+    return values
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of an experiment: a run config and the demonstration seeds to average over."""
+
+    config: RunConfig
+    seeds: tuple[int, ...]
+
+
+def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> tuple[str, list[Variant]]:
+    """Read a run or experiment YAML. Returns (experiment name, variants); a plain run is one variant."""
+    path = Path(path)
+    if not path.exists():
+        raise IclkitError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise IclkitError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise IclkitError(f"{path}: expected a mapping at the top level")
+    variants_raw = data.pop("variants", None) or [{}]
+    base = apply_overrides(data, overrides)
+    name = str(base.get("name") or path.stem)
+    variants = []
+    for i, raw in enumerate(variants_raw):
+        if not isinstance(raw, dict):
+            raise IclkitError(f"{path}: variants[{i}] must be a mapping")
+        raw = dict(raw)
+        seeds = raw.pop("seeds", None)
+        merged = {**base, **raw}
+        vname = str(raw.get("name") or (name if len(variants_raw) == 1 else f"variant{i}"))
+        merged["name"] = vname
+        if base.get("out") and len(variants_raw) > 1:
+            merged["out"] = str(Path(base["out"]) / vname)
+        config = run_config(merged, where=f"{path} variants[{i}]" if len(variants_raw) > 1 else str(path))
+        variants.append(Variant(config, tuple(int(s) for s in seeds) if seeds else (config.seed,)))
+    return name, variants

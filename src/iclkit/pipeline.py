@@ -1,0 +1,191 @@
+"""The one module that wires the stages: data → retrieve → prompt → score → evaluate.
+
+``run(config)`` evaluates one configuration, writing ``predictions.jsonl`` as it goes (a re-run resumes where it
+stopped) and ``summary.json`` at the end. Stages never import each other; they meet only here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from iclkit.config import NON_RESULT_KEYS, RunConfig
+from iclkit.data.loaders import load_split, subsample
+from iclkit.data.spec import TaskSpec
+from iclkit.data.tasks import load_task, task_from_file
+from iclkit.evaluate.metrics import summarize
+from iclkit.evaluate.records import PredictionWriter, RunDir, environment_info, file_sha256, write_summary
+from iclkit.prompt.render import PromptBuilder, content_free_query
+from iclkit.retrieve.base import build_retriever
+from iclkit.retrieve.order import ORDERINGS
+from iclkit.score.base import LanguageModel
+from iclkit.score.calibration import calibrate, contextual_prior
+from iclkit.score.scorers import build_scorer
+from iclkit.types import Example, LLRequest, PredictionRecord, Prompt
+
+CHUNK = 8  # queries per loglikelihood call: small, so results reach predictions.jsonl often
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    run_dir: Path
+    summary: dict[str, Any]
+    records: list[PredictionRecord]
+    lm: LanguageModel | None = None  # the model used (None when everything was resumed), for reuse by callers
+
+
+def default_run_dir(config: RunConfig) -> Path:
+    task = Path(config.data_file).stem if config.data_file else Path(config.task).stem
+    return Path("runs") / (f"{task}-{Path(config.model).name}-{config.retriever}{config.shots}-{config.scorer}"
+                           f"-cal{config.calibration}-seed{config.seed}")
+
+
+def resolve_task(config: RunConfig) -> TaskSpec:
+    if config.data_file:
+        task = task_from_file(config.data_file, text_fields=config.text_fields, label_field=config.label_field,
+                              eval_path=config.eval_file)
+    else:
+        task = load_task(config.task)
+    if config.instruction is not None:
+        task = dataclasses.replace(task, template=dataclasses.replace(task.template, instruction=config.instruction))
+    return task
+
+
+def load_lm(config: RunConfig) -> LanguageModel:
+    from iclkit.score.hf import HFLM
+
+    return HFLM.load(config.model, device=config.device, max_length=config.max_length,
+                     batch_size=config.batch_size)
+
+
+class _Runner:
+    """Per-run state: the built stages and the calibration priors already computed."""
+
+    def __init__(self, config: RunConfig, task: TaskSpec, lm: LanguageModel, pool: Sequence[Example]) -> None:
+        self.config, self.task, self.lm = config, task, lm
+        self.scorer = build_scorer(config.scorer, **config.scorer_options)
+        template = task.channel() if self.scorer.channel else task.template
+        self.builder = PromptBuilder(template, task.labels, task.verbalizer, count_tokens=lm.count_tokens,
+                                     max_tokens=lm.max_length)
+        self.retriever = build_retriever(config.retriever, seed=config.seed, **config.retriever_options)
+        self.retriever.fit(pool)
+        self.order = ORDERINGS.get(config.resolved_ordering)
+        self.priors: dict[str, Any] = {}
+        # "" cannot stand as the scored input of a channel template
+        cf = [s for s in task.content_free if s or not self.scorer.channel]
+        self.content_free = [content_free_query(task.input_fields, s, example_id=f"cf{i}") for i, s in enumerate(cf)]
+
+    def prompt(self, query: Example) -> Prompt:
+        demos = self.order(self.retriever.select(query, self.config.shots), query, self.config.seed)
+        return self.builder.build(query, [d.example for d in demos])
+
+    def score(self, queries: Sequence[Example]) -> list[PredictionRecord]:
+        prompts = [self.prompt(q) for q in queries]
+        requests: list[LLRequest] = []
+        spans: list[tuple[Prompt, int, int]] = []
+        pending: dict[str, list[tuple[Prompt, int, int]]] = {}
+        for q, p in zip(queries, prompts):
+            spans.append(self._add(requests, p, q.id))
+            if self.config.calibration == "contextual" and p.prefix not in self.priors and p.prefix not in pending:
+                pending[p.prefix] = [self._add(requests, self.builder.with_prefix(p, cf), q.id)
+                                     for cf in self.content_free]
+        results = self.lm.loglikelihood(requests)
+        for prefix, cf_spans in pending.items():
+            self._remember_prior(prefix, contextual_prior([self.scorer.reduce(p, results[a:b])
+                                                           for p, a, b in cf_spans]))
+        return [self._record(q, p, self.scorer.reduce(p, results[a:b])) for q, (p, a, b) in zip(queries, spans)]
+
+    def _add(self, requests: list[LLRequest], prompt: Prompt, group: str) -> tuple[Prompt, int, int]:
+        start = len(requests)
+        requests.extend(self.scorer.requests(prompt, group))
+        return prompt, start, len(requests)
+
+    def _remember_prior(self, prefix: str, prior) -> None:
+        if len(self.priors) > 512:  # per-query demonstrations: priors are not reused, keep memory bounded
+            self.priors.clear()
+        self.priors[prefix] = prior
+
+    def _record(self, query: Example, prompt: Prompt, scores: tuple[float, ...]) -> PredictionRecord:
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+        cal_scores = cal_pred = None
+        if self.config.calibration == "contextual":
+            cal_scores = calibrate(scores, self.priors[prompt.prefix])
+            cal_pred = prompt.labels[max(range(len(cal_scores)), key=lambda i: (cal_scores[i], -i))]
+        return PredictionRecord(
+            example_id=query.id, demo_ids=prompt.demo_ids, n_demos_requested=prompt.n_demos_requested,
+            prompt=prompt.contexts[0], labels=prompt.labels, scores=tuple(scores), prediction=prompt.labels[best],
+            gold=query.label, calibrated_scores=cal_scores, calibrated_prediction=cal_pred)
+
+
+def run(config: RunConfig, *, lm: LanguageModel | None = None,
+        on_progress: Callable[[int, int], None] | None = None, log: Callable[[str], None] = print) -> RunResult:
+    """Evaluate ``config``; resumes from ``predictions.jsonl`` if the run directory already has one."""
+    started = time.perf_counter()
+    run_dir = Path(config.out) if config.out else default_run_dir(config)
+    RunDir(run_dir).check_config(config.to_dict(), ignore=NON_RESULT_KEYS)
+    task = resolve_task(config)
+    pool = load_split(task, "train")
+    full_eval = load_split(task, "eval")
+    eval_set = subsample(full_eval, config.limit, config.eval_seed)
+    log(f"{task.name}: {len(eval_set)} of {len(full_eval)} evaluation examples"
+        f"{f' (seeded slice, eval_seed={config.eval_seed})' if config.limit else ''}; pool of {len(pool)}")
+    with PredictionWriter(run_dir) as writer:
+        todo = [e for e in eval_set if e.id not in writer.done_ids]
+        if len(todo) < len(eval_set):
+            log(f"resuming: {len(eval_set) - len(todo)} examples already in {run_dir / 'predictions.jsonl'}")
+        if todo:
+            if lm is None:
+                log(f"loading {config.model} (the first use of an embedded model converts its GGUF: up to a minute)")
+                lm = load_lm(config)
+            runner = _Runner(config, task, lm, pool)
+            for start in range(0, len(todo), CHUNK):
+                for record in runner.score(todo[start : start + CHUNK]):
+                    writer.write(record)
+                if on_progress:
+                    on_progress(min(start + CHUNK, len(todo)), len(todo))
+        wanted = {e.id for e in eval_set}
+        records = [r for r in writer.records if r.example_id in wanted]
+    summary = _summary(config, task, lm, records, time.perf_counter() - started, len(todo))
+    write_summary(run_dir, summary)
+    return RunResult(config, run_dir, summary, records, lm)
+
+
+def _summary(config: RunConfig, task: TaskSpec, lm: LanguageModel | None, records: Sequence[PredictionRecord],
+             seconds: float, n_scored: int) -> dict[str, Any]:
+    gold = [r.gold for r in records]
+    used = [len(r.demo_ids) for r in records]
+    summary: dict[str, Any] = {
+        "name": config.name,
+        "task": task.name,
+        "model": config.model,
+        "n": len(records),
+        "metrics": summarize(gold, [r.prediction for r in records], list(task.labels), seed=config.eval_seed),
+        "demos": {"requested": config.shots, "used_mean": sum(used) / max(1, len(used)),
+                  "used_min": min(used, default=0)},
+        "timing": {"seconds": round(seconds, 2), "examples_scored": n_scored,
+                   "examples_per_s": round(n_scored / seconds, 3) if seconds > 0 else None},
+        "config": config.to_dict(),
+        "environment": environment_info(),
+    }
+    if config.calibration == "contextual":
+        summary["metrics_calibrated"] = summarize(gold, [r.calibrated_prediction for r in records],
+                                                  list(task.labels), seed=config.eval_seed)
+    source = getattr(lm, "source_file", None) if lm is not None else _model_source(config.model)
+    if source is not None:
+        summary["model_file"] = {"path": str(source), "sha256": file_sha256(source)}
+    return summary
+
+
+def _model_source(model: str) -> Path | None:
+    """The weights file behind ``model`` without loading it (for the summary of a fully resumed run)."""
+    from iclkit.score.models import resolve_model
+
+    try:
+        return resolve_model(model).source_file
+    except Exception:  # noqa: BLE001 - the hash is informative; a missing model must not fail a finished run
+        return None
