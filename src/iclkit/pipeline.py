@@ -66,8 +66,10 @@ def load_lm(config: RunConfig) -> LanguageModel:
 class _Runner:
     """Per-run state: the built stages and the calibration priors already computed."""
 
-    def __init__(self, config: RunConfig, task: TaskSpec, lm: LanguageModel, pool: Sequence[Example]) -> None:
+    def __init__(self, config: RunConfig, task: TaskSpec, lm: LanguageModel, pool: Sequence[Example], *,
+                 pool_is_eval: bool = False) -> None:
         self.config, self.task, self.lm = config, task, lm
+        self.pool_is_eval = pool_is_eval
         self.scorer = build_scorer(config.scorer, **config.scorer_options)
         template = task.channel() if self.scorer.channel else task.template
         self.builder = PromptBuilder(template, task.labels, task.verbalizer, count_tokens=lm.count_tokens,
@@ -81,7 +83,11 @@ class _Runner:
         self.content_free = [content_free_query(task.input_fields, s, example_id=f"cf{i}") for i, s in enumerate(cf)]
 
     def prompt(self, query: Example) -> Prompt:
-        demos = self.order(self.retriever.select(query, self.config.shots), query, self.config.seed)
+        k = self.config.shots
+        selected = self.retriever.select(query, k + 1 if self.pool_is_eval and k else k)
+        if self.pool_is_eval:  # the query must never be its own demonstration
+            selected = [d for d in selected if d.example.id != query.id][:k]
+        demos = self.order(selected, query, self.config.seed)
         return self.builder.build(query, [d.example for d in demos])
 
     def score(self, queries: Sequence[Example]) -> list[PredictionRecord]:
@@ -142,7 +148,7 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
             if lm is None:
                 log(f"loading {config.model} (the first use of an embedded model converts its GGUF: up to a minute)")
                 lm = load_lm(config)
-            runner = _Runner(config, task, lm, pool)
+            runner = _Runner(config, task, lm, pool, pool_is_eval=_same_source(task))
             for start in range(0, len(todo), CHUNK):
                 for record in runner.score(todo[start : start + CHUNK]):
                     writer.write(record)
@@ -189,3 +195,8 @@ def _model_source(model: str) -> Path | None:
         return resolve_model(model).source_file
     except Exception:  # noqa: BLE001 - the hash is informative; a missing model must not fail a finished run
         return None
+
+
+def _same_source(task: TaskSpec) -> bool:
+    """Whether the demonstration pool and the evaluation set are the same file/split."""
+    return task.source.splits.get("train") == task.source.splits.get("eval")

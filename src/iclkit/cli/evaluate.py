@@ -120,7 +120,7 @@ def _run_variants(name: str, variants, *, out: Path | None) -> None:
     from iclkit.evaluate.report import results_table, row_from_summary, seed_aggregate
     from iclkit.pipeline import run
 
-    console = Console()
+    console = Console(width=max(140, Console().width))
     lms: dict[str, Any] = {}  # one model load per experiment
     rows = []
     for variant in variants:

@@ -64,7 +64,7 @@ def results_table(rows: Sequence[Mapping[str, Any]], title: str) -> Table:
     if show_demos:
         table.add_column("demos", justify="right")
     for key in (*METRICS, *extra):
-        table.add_column(HEADERS[key], justify="right")
+        table.add_column(HEADERS[key], justify="right", no_wrap=True)
     for row in rows:
         cells = [str(row.get("name", "")), str(row.get("n", "–"))]
         if show_demos:

@@ -65,7 +65,7 @@ class SentenceTransformerEmbedder:
             from sentence_transformers import SentenceTransformer
 
             self._model = SentenceTransformer(self.path)
-        emb = self._model.encode(list(texts), batch_size=self.batch_size, show_progress_bar=len(texts) > 2000,
+        emb = self._model.encode(list(texts), batch_size=self.batch_size, show_progress_bar=False,
                                  convert_to_numpy=True, normalize_embeddings=True)
         return _normalise(emb)
 

@@ -1,0 +1,46 @@
+import json
+
+from iclkit.cli.main import main
+
+
+def test_unknown_names_exit_2_with_suggestion(capsys):
+    assert main(["eval", "--task", "sst22", "--limit", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown task 'sst22'" in err and "did you mean 'sst2'" in err and "Traceback" not in err
+    assert main(["eval", "--retriever", "bm52"]) == 2
+    assert "did you mean 'bm25'" in capsys.readouterr().err
+
+
+def test_bad_row_in_user_file_names_file_and_row(tmp_path, capsys):
+    f = tmp_path / "d.jsonl"
+    f.write_text('{"text": "ok", "label": "a"}\n{"txt": "oops", "label": "b"}\n')
+    assert main(["eval", "--data-file", str(f), "--model", "x", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert str(f) in err and "row 2" in err and "text" in err
+
+
+def test_tasks_and_models_listings(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    for name in ("sst2", "sst5", "mr", "subj", "agnews", "cb", "rte", "trec"):
+        assert name in out
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "gemma3-270m" in out and "smollm2-135m" in out
+
+
+def test_validate_every_shipped_config(capsys):
+    from pathlib import Path
+
+    configs = sorted(Path(__file__).resolve().parents[2].joinpath("configs").glob("*.yaml"))
+    assert configs
+    for path in configs:
+        assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_bad_config_key_is_named(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("task: sst2\nshot: 4\n")
+    assert main(["validate", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'shot'" in err and "did you mean 'shots'" in err

@@ -1,0 +1,77 @@
+import json
+
+import pytest
+
+from iclkit.config import RunConfig
+from iclkit.errors import IclkitError
+from iclkit.pipeline import run
+from iclkit.testing import DummyLM, tiny_hflm
+
+
+@pytest.fixture
+def data_file(tmp_path):
+    rows = [{"text": f"{w} movie number {i}", "label": lab}
+            for i, (w, lab) in enumerate([("great", "positive"), ("awful", "negative")] * 10)]
+    path = tmp_path / "reviews.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def config(data_file, tmp_path, **kw):
+    base = dict(data_file=str(data_file), shots=4, retriever="random", out=str(tmp_path / "run"), model="dummy")
+    return RunConfig(**{**base, **kw})
+
+
+def lines(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_run_writes_predictions_and_summary(data_file, tmp_path):
+    result = run(config(data_file, tmp_path), lm=DummyLM(bias={"positive": 5.0}), log=lambda s: None)
+    rows = lines(result.run_dir / "predictions.jsonl")
+    assert len(rows) == 20 and all(r["prediction"] == "positive" for r in rows)
+    assert all(len(r["demo_ids"]) == 4 and r["example_id"] not in r["demo_ids"] for r in rows)
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["metrics"]["accuracy"]["value"] == pytest.approx(0.5)
+    assert summary["config"]["shots"] == 4 and "environment" in summary
+
+
+def test_rerun_resumes_and_only_scores_new_examples(data_file, tmp_path):
+    lm = DummyLM()
+    run(config(data_file, tmp_path, limit=8), lm=lm, log=lambda s: None)
+    calls = len(lm.calls)
+    result = run(config(data_file, tmp_path, limit=12), lm=lm, log=lambda s: None)
+    assert result.summary["n"] == 12 and result.summary["timing"]["examples_scored"] == 4
+    assert len(lm.calls) - calls == 4 * 2  # 4 new queries x 2 labels
+    assert len(lines(result.run_dir / "predictions.jsonl")) == 12
+
+
+def test_resuming_with_a_different_config_is_refused(data_file, tmp_path):
+    run(config(data_file, tmp_path, limit=4), lm=DummyLM(), log=lambda s: None)
+    with pytest.raises(IclkitError, match="shots"):
+        run(config(data_file, tmp_path, limit=4, shots=2), lm=DummyLM(), log=lambda s: None)
+
+
+def test_contextual_calibration_is_recorded_and_removes_a_constant_bias(data_file, tmp_path):
+    lm = DummyLM(bias={"positive": 3.0})  # content-free inputs see the same bias, so calibration cancels it
+    result = run(config(data_file, tmp_path, calibration="contextual"), lm=lm,
+                 log=lambda s: None)
+    assert result.summary["metrics"]["predicted_distribution"]["positive"] == 1.0
+    assert result.summary["metrics_calibrated"]["predicted_distribution"]["positive"] < 1.0
+    row = lines(result.run_dir / "predictions.jsonl")[0]
+    assert set(row["calibrated_scores"]) == {"negative", "positive"}
+
+
+@pytest.mark.parametrize("scorer,options", [("direct", {}), ("ppl", {"normalization": "pmi"}), ("channel", {})])
+def test_every_scorer_runs_on_a_tiny_real_model(data_file, tmp_path, scorer, options):
+    result = run(config(data_file, tmp_path, scorer=scorer, scorer_options=options, retriever="bm25", limit=6,
+                        calibration="contextual"), lm=tiny_hflm("llama"), log=lambda s: None)
+    rows = lines(result.run_dir / "predictions.jsonl")
+    assert len(rows) == 6 and all(r["prediction"] in ("negative", "positive") for r in rows)
+    assert all(r["calibrated_prediction"] in ("negative", "positive") for r in rows)
+
+
+def test_demonstrations_are_dropped_to_fit_the_model(data_file, tmp_path):
+    lm = DummyLM(max_length=20)  # DummyLM counts words: only one demonstration fits
+    result = run(config(data_file, tmp_path, shots=4, limit=3), lm=lm, log=lambda s: None)
+    assert result.summary["demos"]["requested"] == 4 and result.summary["demos"]["used_mean"] < 4
