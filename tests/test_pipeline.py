@@ -18,7 +18,8 @@ def data_file(tmp_path):
 
 
 def config(data_file, tmp_path, **kw):
-    base = dict(data_file=str(data_file), shots=4, retriever="random", out=str(tmp_path / "run"), model="dummy")
+    base = {"data_file": str(data_file), "shots": 4, "retriever": "random", "out": str(tmp_path / "run"),
+            "model": "dummy"}
     return RunConfig(**{**base, **kw})
 
 

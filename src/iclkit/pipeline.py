@@ -27,7 +27,7 @@ from iclkit.score.calibration import calibrate, contextual_prior
 from iclkit.score.scorers import build_scorer
 from iclkit.types import Example, LLRequest, PredictionRecord, Prompt
 
-CHUNK = 8  # queries per loglikelihood call: small, so results reach predictions.jsonl often
+CHUNK = 16  # queries per loglikelihood call: enough to batch, small enough that results are saved often
 
 
 @dataclass

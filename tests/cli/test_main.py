@@ -1,5 +1,3 @@
-import json
-
 from iclkit.cli.main import main
 
 

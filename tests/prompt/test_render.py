@@ -40,7 +40,7 @@ def test_channel_template_puts_label_in_context():
 
 
 def test_demonstrations_dropped_from_far_end_when_too_long():
-    count = lambda s: len(s.split())  # noqa: E731
+    count = lambda s: len(s.split())
     builder = PromptBuilder(TEMPLATE, LABELS, VERB, count_tokens=count, max_tokens=16)
     demos = [ex(i, "word " * 3, "positive") for i in range(6)]  # each demo is 6 words
     p = builder.build(ex(99, "short"), demos)

@@ -31,7 +31,9 @@ def test_fast_path_matches_naive_recomputation(kind):
 def test_run_prefix_reuse_runs_fewer_tokens_and_keeps_scores(kind):
     reqs = _requests(n_queries=6)
     with_reuse, without = tiny_hflm(kind), tiny_hflm(kind, reuse_prefix=False)
-    a, b = with_reuse.loglikelihood(reqs), without.loglikelihood(reqs)
+    # one call per query: the demonstrations' cache must carry over from call to call
+    a = [r for i in range(0, len(reqs), 3) for r in with_reuse.loglikelihood(reqs[i : i + 3])]
+    b = [r for i in range(0, len(reqs), 3) for r in without.loglikelihood(reqs[i : i + 3])]
     assert max(abs(x.logprob - y.logprob) for x, y in zip(a, b)) <= 1e-4
     if kind == "llama":  # the tiny Gemma's 8-token window is full, so its cache cannot be cropped and reused
         assert with_reuse.tokens_run < 0.5 * without.tokens_run
@@ -80,3 +82,33 @@ def test_generate_stops_at_stop_string():
     (text,) = lm.generate([__import__("iclkit.score.base", fromlist=["GenRequest"]).GenRequest("Sentence:", ("e",), 8)])
     assert "e" not in text
     torch.manual_seed(0)
+
+
+@pytest.mark.parametrize("shots", [0, 2])
+def test_batched_queries_match_naive(shots):
+    # zero-shot (short rows, no prefix) and a fixed demonstration set (one shared prefix for the whole batch)
+    lm = tiny_hflm("gemma3", batch_size=3)
+    reqs = [LLRequest(DEMOS * shots + f"Sentence: q{q} fine\nLabel:", lab, group=q)
+            for q in range(5) for lab in (" Positive", " Negative")]
+    before = lm.tokens_run
+    fast = lm.loglikelihood(reqs)
+    assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, lm.naive_loglikelihood(reqs))) <= 1e-4
+    if shots:  # the demonstrations ran once, not once per query
+        assert lm.tokens_run - before < 0.5 * sum(lm.count_tokens(r.context) for r in reqs)
+
+
+@pytest.mark.parametrize("kind", ["llama", "gemma3"])
+def test_per_query_prefixes_batched_with_left_padding_match_naive(kind):
+    # different demonstrations per query (as TopK): prefixes differ from the first tokens and in length
+    lm = tiny_hflm(kind, batch_size=4)
+    words = ["great fun", "awful and boring", "the plot is good", "bad acting", "truly great"]
+    reqs = []
+    for q in range(6):
+        demos = "".join(f"Sentence: {words[(q + j) % 5]}\nLabel: Positive\n\n" for j in range(1 + q % 3))
+        ctx = f"{q} " + demos + f"Sentence: query {q}\nLabel:"
+        reqs += [LLRequest(ctx, lab, group=q) for lab in (" Positive", " Negative truly")]
+        reqs.append(LLRequest(ctx.replace(f"query {q}", "N/A"), " Positive", group=q))  # a calibration row
+    fast = lm.loglikelihood(reqs)
+    naive = lm.naive_loglikelihood(reqs)
+    assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, naive)) <= 1e-4
+    assert [a.n_tokens for a in fast] == [b.n_tokens for b in naive]

@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from iclkit.errors import IclkitError
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate one configuration given by flags")
@@ -135,7 +133,7 @@ def _run_variants(name: str, variants, *, out: Path | None) -> None:
                           TimeRemainingColumn(), console=console, transient=True) as progress:
                 bar = progress.add_task("scoring", total=None)
                 result = run(config, lm=lms.get(_lm_key(config)), log=console.print,
-                             on_progress=lambda done, total: progress.update(bar, completed=done, total=total))
+                             on_progress=lambda done, total, bar=bar: progress.update(bar, completed=done, total=total))
             if result.lm is not None:
                 lms[_lm_key(config)] = result.lm
             summaries.append(result.summary)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,7 +47,7 @@ class HashingEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             words = re.findall(r"\w+", text.lower())
-            for feat in words + [a + " " + b for a, b in zip(words, words[1:])]:
+            for feat in words + [a + " " + b for a, b in itertools.pairwise(words)]:
                 out[row, int(hashlib.md5(feat.encode()).hexdigest()[:8], 16) % self.dim] += 1.0
         return _normalise(out)
 

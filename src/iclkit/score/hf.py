@@ -28,6 +28,11 @@ from iclkit.types import LLRequest, LLResult
 
 # Below this many shared tokens, re-running is as cheap as copying and cropping a cache.
 MIN_SHARED_PREFIX = 16
+# Sequences this short are scored in one batched call from scratch: on CPU a forward call costs at least one read of
+# all weights, so one call for many short rows beats two calls (prefix, then candidates) per query.
+SHORT_SEQUENCE = 64
+# Padded tokens per candidate batch: bounds activation memory (and keeps batches compute-efficient on CPU).
+MAX_BATCH_TOKENS = 4096
 
 
 @dataclass
@@ -74,6 +79,7 @@ class HFLM:
         self.reuse_prefix = reuse_prefix
         self._run_prefix: _PrefixState | None = None
         self.source_file = None  # the weights file, for the run summary
+        self._decoder = getattr(model, model.base_model_prefix, model)
         self.tokens_run = 0  # tokens actually passed through the model (for benchmarks and tests)
         bos = tokenizer.bos_token_id
         self._prefix_token = bos if bos is not None else tokenizer.eos_token_id
@@ -128,29 +134,87 @@ class HFLM:
     @torch.inference_mode()
     def loglikelihood(self, requests: Sequence[LLRequest]) -> list[LLResult]:
         encoded = [_Encoded(*self.encode_pair(r.context, r.continuation)) for r in requests]
+        if self._score_as_one_group(encoded):
+            return self._score_group(encoded)
         groups: dict[object, list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault(r.group if r.group is not None else ("ctx", r.context), []).append(i)
         results: list[LLResult | None] = [None] * len(requests)
-        for members in groups.values():
-            for i, res in zip(members, self._score_group([encoded[i] for i in members])):
-                results[i] = res
+        members = sorted(groups.values(), key=lambda m: len(encoded[m[0]].tokens))  # similar lengths, less padding
+        for batch in self._group_batches([[encoded[i] for i in m] for m in members], members):
+            for m, group_results in zip(batch, self._score_groups([[encoded[i] for i in m] for m in batch])):
+                for i, res in zip(m, group_results):
+                    results[i] = res
         return results  # type: ignore[return-value]
 
-    def _score_group(self, seqs: list[_Encoded]) -> list[LLResult]:
+    def _group_batches(self, groups: list[list[_Encoded]], members: list[list[int]]) -> list[list[list[int]]]:
+        batches, current, widest = [], [], 0
+        for seqs, m in zip(groups, members):
+            widest = max(widest, max(len(s.tokens) for s in seqs))
+            if current and (len(current) == self.batch_size or widest * (len(current) + 1) > MAX_BATCH_TOKENS):
+                batches.append(current)
+                current, widest = [], max(len(s.tokens) for s in seqs)
+            current.append(m)
+        return [*batches, current] if current else batches
+
+    def _score_groups(self, groups: list[list[_Encoded]]) -> list[list[LLResult]]:
+        """Several groups with different prefixes (per-query demonstrations): all prefixes run in one left-padded
+        call, then all candidates in one call against the matching rows of that cache.
+
+        Left padding keeps each row's real tokens contiguous at the end of the cache, so sliding-window layers see
+        exactly the tokens they would without padding.
+        """
+        if len(groups) == 1:
+            return [self._score_group(groups[0])]
+        prefixes = [self._group_prefix(seqs) for seqs in groups]
+        width = max(len(p) for p in prefixes)
+        if width == 0:
+            return [self._score_group(seqs) for seqs in groups]
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.full((len(groups), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(groups), width), dtype=torch.long)
+        for g, p in enumerate(prefixes):
+            if p:
+                ids[g, width - len(p) :] = torch.tensor(p)
+                mask[g, width - len(p) :] = 1
+        pos = (mask.cumsum(1) - 1).clamp(min=0)
+        out = self._decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                            position_ids=pos.to(self.device), use_cache=True)
+        self.tokens_run += ids.numel()
+        rows = [(g, s) for g, seqs in enumerate(groups) for s in seqs]
+        flat = self._score_rows(rows, prefixes, mask, out.past_key_values)
+        results, start = [], 0
+        for seqs in groups:
+            results.append(flat[start : start + len(seqs)])
+            start += len(seqs)
+        return results
+
+    @staticmethod
+    def _group_prefix(seqs: list[_Encoded]) -> list[int]:
         shared = seqs[0].tokens
         for s in seqs[1:]:
             shared = shared[: _common_prefix_len(shared, s.tokens)]
-        # The prefix run produces no logits, so it must stop before the first position whose logits are scored.
-        n_prefix = min(len(shared), min(s.n_ctx for s in seqs) - 1)
-        cache = self._prefix_cache(shared[:n_prefix]) if n_prefix > 0 else None
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i].tokens))
-        out: list[LLResult | None] = [None] * len(seqs)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            for i, res in zip(chunk, self._score_rest([seqs[i] for i in chunk], n_prefix, cache)):
-                out[i] = res
-        return out  # type: ignore[return-value]
+        return shared[: min(len(shared), min(s.n_ctx for s in seqs) - 1)]
+
+    @staticmethod
+    def _score_as_one_group(seqs: list[_Encoded]) -> bool:
+        """Score every request together when they all share a long prefix (a fixed demonstration set: the
+        queries' own tokens are then recomputed per label, but in one call) or are all short (zero-shot)."""
+        if len(seqs) < 2:
+            return False
+        if max(len(s.tokens) for s in seqs) <= SHORT_SEQUENCE:
+            return True
+        shared = seqs[0].tokens
+        for s in seqs[1:]:
+            shared = shared[: _common_prefix_len(shared, s.tokens)]
+        return len(shared) >= MIN_SHARED_PREFIX and len(shared) >= 0.5 * max(len(s.tokens) for s in seqs)
+
+    def _score_group(self, seqs: list[_Encoded]) -> list[LLResult]:
+        """One group: its shared prefix runs once (reusing the run prefix), then every candidate against it."""
+        prefix = self._group_prefix(seqs)
+        cache = self._prefix_cache(prefix) if prefix else None
+        return self._score_rows([(0, s) for s in seqs], [prefix], torch.ones((1, len(prefix)), dtype=torch.long),
+                                cache)
 
     def _prefix_cache(self, tokens: list[int]):
         """KV cache for ``tokens``, reusing (a cropped copy of) the cache kept from earlier groups when possible."""
@@ -183,41 +247,64 @@ class HFLM:
     def _extend(self, cache, tokens: list[int], start: int):
         ids = torch.tensor([tokens[start:]], device=self.device)
         pos = torch.arange(start, len(tokens), device=self.device)[None]
-        out = self.model(input_ids=ids, position_ids=pos, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        # The base model, not the LM head: a prefix needs no logits (Gemma-3's head is 60% of its weights).
+        out = self._decoder(input_ids=ids, position_ids=pos, past_key_values=cache, use_cache=True)
         self.tokens_run += ids.numel()
         return out.past_key_values
 
-    def _score_rest(self, seqs: list[_Encoded], n_prefix: int, cache) -> list[LLResult]:
-        rests = [s.tokens[n_prefix:] for s in seqs]
+    def _score_rows(self, rows: list[tuple[int, _Encoded]], prefixes: list[list[int]], prefix_mask: torch.Tensor,
+                    cache) -> list[LLResult]:
+        """Score each row's tokens after its prefix. Row ``(g, seq)`` continues prefix ``g``: row ``g`` of ``cache``
+        (``None`` when every prefix is empty) and of ``prefix_mask``. Rows run in length-sorted batches."""
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i][1].tokens) - len(prefixes[rows[i][0]]))
+        batches, current, widest = [], [], 0
+        for i in order:
+            n = len(rows[i][1].tokens) - len(prefixes[rows[i][0]])
+            widest = max(widest, n)
+            if current and (len(current) == self.batch_size or widest * (len(current) + 1) > MAX_BATCH_TOKENS):
+                batches.append(current)
+                current, widest = [], n
+            current.append(i)
+        batches.append(current)
+        out: list[LLResult | None] = [None] * len(rows)
+        for batch in batches:
+            batch_cache = cache
+            if cache is not None:
+                batch_cache = copy.deepcopy(cache)  # selecting rows rewrites the cache in place
+                batch_cache.batch_select_indices(torch.tensor([rows[i][0] for i in batch], device=self.device))
+            for i, res in zip(batch, self._forward_rows([rows[i] for i in batch], prefixes, prefix_mask,
+                                                        batch_cache)):
+                out[i] = res
+        return out  # type: ignore[return-value]
+
+    def _forward_rows(self, rows: list[tuple[int, _Encoded]], prefixes: list[list[int]], prefix_mask: torch.Tensor,
+                      cache) -> list[LLResult]:
+        rests = [s.tokens[len(prefixes[g]) :] for g, s in rows]
         width = max(len(r) for r in rests)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        ids = torch.full((len(rests), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rests), n_prefix + width), dtype=torch.long)
-        mask[:, :n_prefix] = 1
-        for row, rest in enumerate(rests):
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        rest_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        pos = torch.zeros((len(rows), width), dtype=torch.long)
+        # Logits only where they predict a continuation token (absolute n_ctx-1 .. len-2), chosen per row: a
+        # position set shared by all rows would run the LM head on every row at every row's label position.
+        keep = torch.zeros((len(rows), width), dtype=torch.bool)
+        for row, ((g, s), rest) in enumerate(zip(rows, rests)):
+            n_pre = len(prefixes[g])
             ids[row, : len(rest)] = torch.tensor(rest)
-            mask[row, n_prefix : n_prefix + len(rest)] = 1
-        # Logits are needed at the positions that predict continuation tokens: n_ctx-1 .. len-2 (absolute).
-        needed = sorted({p - n_prefix for s in seqs for p in range(s.n_ctx - 1, len(s.tokens) - 1)})
-        if cache is not None:
-            cache = copy.deepcopy(cache)
-            cache.batch_repeat_interleave(len(rests))
-        out = self.model(
-            input_ids=ids.to(self.device),
-            attention_mask=mask.to(self.device),
-            position_ids=(torch.arange(width) + n_prefix)[None].expand(len(rests), -1).to(self.device),
-            past_key_values=cache,
-            use_cache=cache is not None,
-            logits_to_keep=torch.tensor(needed, device=self.device),
-        )
+            rest_mask[row, : len(rest)] = 1
+            pos[row] = torch.arange(n_pre, n_pre + width)
+            keep[row, s.n_ctx - 1 - n_pre : len(s.tokens) - 1 - n_pre] = True
+        mask = torch.cat([prefix_mask[[g for g, _ in rows]], rest_mask], dim=1) if cache is not None else rest_mask
+        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                         position_ids=pos.to(self.device), past_key_values=cache, use_cache=cache is not None,
+                         logits_to_keep=keep.to(self.device))
         self.tokens_run += sum(len(r) for r in rests)
-        logprobs = torch.log_softmax(out.logits.float(), dim=-1)
-        column = {p: j for j, p in enumerate(needed)}
-        results = []
-        for row, s in enumerate(seqs):
-            cols = [column[p - n_prefix] for p in range(s.n_ctx - 1, len(s.tokens) - 1)]
+        logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # (kept positions, vocab), row-major order
+        results, start = [], 0
+        for _, s in rows:
             targets = torch.tensor(s.tokens[s.n_ctx :], device=logprobs.device)
-            lp = logprobs[row, cols]
+            lp = logprobs[start : start + len(targets)]
+            start += len(targets)
             total = lp.gather(1, targets[:, None]).sum().item()
             greedy = bool((lp.argmax(-1) == targets).all().item())
             results.append(LLResult(total, len(targets), greedy))

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Regenerate the numbers of docs/results.md (hours on 2 CPU cores): each row is one `iclkit run` command.
+set -euo pipefail
+ICLKIT=${ICLKIT:-.venv/bin/iclkit}
+MODELS=${MODELS:-"gemma3-270m smollm2-135m"}
+TASKS=${TASKS:-"sst2 mr subj sst5 cb agnews"}
+for task in $TASKS; do
+  for model in $MODELS; do
+    $ICLKIT run configs/paper-tasks.yaml task=$task model=$model out=runs/results/$model/$task
+  done
+done
