@@ -76,3 +76,10 @@ def test_demonstrations_are_dropped_to_fit_the_model(data_file, tmp_path):
     lm = DummyLM(max_length=20)  # DummyLM counts words: only one demonstration fits
     result = run(config(data_file, tmp_path, shots=4, limit=3), lm=lm, log=lambda s: None)
     assert result.summary["demos"]["requested"] == 4 and result.summary["demos"]["used_mean"] < 4
+
+
+def test_a_run_that_failed_before_scoring_does_not_pin_its_config(data_file, tmp_path):
+    with pytest.raises(IclkitError):
+        run(config(data_file, tmp_path, scorer="nope"), lm=DummyLM(), log=lambda s: None)
+    result = run(config(data_file, tmp_path, limit=2), lm=DummyLM(), log=lambda s: None)
+    assert result.summary["n"] == 2

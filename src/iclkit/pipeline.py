@@ -133,6 +133,9 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
     """Evaluate ``config``; resumes from ``predictions.jsonl`` if the run directory already has one."""
     started = time.perf_counter()
     run_dir = Path(config.out) if config.out else default_run_dir(config)
+    predictions = run_dir / "predictions.jsonl"
+    if not predictions.exists() or predictions.stat().st_size == 0:
+        (run_dir / "config.json").unlink(missing_ok=True)  # nothing computed yet: a corrected command may start over
     RunDir(run_dir).check_config(config.to_dict(), ignore=NON_RESULT_KEYS)
     task = resolve_task(config)
     pool = load_split(task, "train")

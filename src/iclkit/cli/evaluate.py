@@ -102,8 +102,10 @@ def _check_names(config) -> None:
     """Fail before any loading on a misspelt component name."""
     from iclkit.retrieve.base import RETRIEVERS
     from iclkit.retrieve.order import ORDERINGS
+    from iclkit.score.models import check_model_name
     from iclkit.score.scorers import SCORERS
 
+    check_model_name(config.model)
     RETRIEVERS.get(config.retriever)
     ORDERINGS.get(config.resolved_ordering)
     SCORERS.get(config.scorer)

@@ -86,6 +86,12 @@ def file_fingerprint(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def check_model_name(name: str) -> None:
+    """Fail fast on a name that is neither embedded, nor a local path, nor shaped like a hub id."""
+    if name not in EMBEDDED and not Path(name).expanduser().exists() and "/" not in name:
+        raise unknown_name("model", name, EMBEDDED)
+
+
 def resolve_model(name: str) -> ResolvedModel:
     """Short name → converted local folder (converting on first use); other names pass through untouched."""
     if name in EMBEDDED:
