@@ -151,6 +151,8 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
             if lm is None:
                 log(f"loading {config.model} (the first use of an embedded model converts its GGUF: up to a minute)")
                 lm = load_lm(config)
+            log(f"indexing the pool with retriever '{config.retriever}'"
+                + (" (embeddings are cached after the first run)" if config.retriever == "topk" else ""))
             runner = _Runner(config, task, lm, pool, pool_is_eval=_same_source(task))
             for start in range(0, len(todo), CHUNK):
                 for record in runner.score(todo[start : start + CHUNK]):
