@@ -12,7 +12,7 @@ def test_unknown_names_exit_2_with_suggestion(capsys):
 def test_bad_row_in_user_file_names_file_and_row(tmp_path, capsys):
     f = tmp_path / "d.jsonl"
     f.write_text('{"text": "ok", "label": "a"}\n{"txt": "oops", "label": "b"}\n')
-    assert main(["eval", "--data-file", str(f), "--model", "x", "--out", str(tmp_path / "r")]) == 2
+    assert main(["eval", "--data-file", str(f), "--model", "smollm2-135m", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert str(f) in err and "row 2" in err and "text" in err
 
