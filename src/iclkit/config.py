@@ -40,7 +40,7 @@ class RunConfig:
     instruction: str | None = None          # overrides the task template's instruction
     seed: int = 0                           # demonstration selection/ordering seed
     limit: int | None = None                # evaluate a seeded slice of this many examples
-    eval_seed: int = 0                      # seed of that slice
+    eval_seed: int | None = 0               # seed of that slice (None: the first `limit` examples in file order)
     max_length: int | None = None           # token budget (default: the model's, capped at 2048)
     batch_size: int = 32
     device: str | None = None

@@ -142,7 +142,7 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
     full_eval = load_split(task, "eval")
     eval_set = subsample(full_eval, config.limit, config.eval_seed)
     log(f"{task.name}: {len(eval_set)} of {len(full_eval)} evaluation examples"
-        f"{f' (seeded slice, eval_seed={config.eval_seed})' if config.limit else ''}; pool of {len(pool)}")
+        f"{_slice_note(config)}; pool of {len(pool)}")
     with PredictionWriter(run_dir) as writer:
         todo = [e for e in eval_set if e.id not in writer.done_ids]
         if len(todo) < len(eval_set):
@@ -175,7 +175,7 @@ def _summary(config: RunConfig, task: TaskSpec, lm: LanguageModel | None, record
         "task": task.name,
         "model": config.model,
         "n": len(records),
-        "metrics": summarize(gold, [r.prediction for r in records], list(task.labels), seed=config.eval_seed),
+        "metrics": summarize(gold, [r.prediction for r in records], list(task.labels), seed=config.eval_seed or 0),
         "demos": {"requested": config.shots, "used_mean": sum(used) / max(1, len(used)),
                   "used_min": min(used, default=0)},
         "timing": {"seconds": round(seconds, 2), "examples_scored": n_scored,
@@ -185,7 +185,7 @@ def _summary(config: RunConfig, task: TaskSpec, lm: LanguageModel | None, record
     }
     if config.calibration == "contextual":
         summary["metrics_calibrated"] = summarize(gold, [r.calibrated_prediction for r in records],
-                                                  list(task.labels), seed=config.eval_seed)
+                                                  list(task.labels), seed=config.eval_seed or 0)
     source = getattr(lm, "source_file", None) if lm is not None else _model_source(config.model)
     if source is not None:
         summary["model_file"] = {"path": str(source), "sha256": file_sha256(source)}
@@ -205,3 +205,9 @@ def _model_source(model: str) -> Path | None:
 def _same_source(task: TaskSpec) -> bool:
     """Whether the demonstration pool and the evaluation set are the same file/split."""
     return task.source.splits.get("train") == task.source.splits.get("eval")
+
+
+def _slice_note(config: RunConfig) -> str:
+    if not config.limit:
+        return ""
+    return " (first in file order)" if config.eval_seed is None else f" (seeded slice, eval_seed={config.eval_seed})"

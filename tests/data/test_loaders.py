@@ -248,3 +248,12 @@ def test_file_format_by_suffix():
     assert loaders.file_format(Path("a.txt"), "csv") == "csv"
     with pytest.raises(IclkitError, match="cannot tell the file format"):
         loaders.file_format(Path("a.txt"), "hf")
+
+
+def test_subsample_without_seed_takes_the_first_n_in_file_order():
+    from iclkit.data.loaders import subsample
+    from iclkit.types import Example
+
+    items = [Example(str(i), {"text": str(i)}, "a") for i in range(10)]
+    assert [e.id for e in subsample(items, 3, None)] == ["0", "1", "2"]
+    assert len({tuple(e.id for e in subsample(items, 3, s)) for s in range(5)}) > 1  # seeded slices differ

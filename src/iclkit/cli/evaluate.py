@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--instruction", help="instruction placed before the demonstrations")
     p.add_argument("--seed", type=int, default=0, help="demonstration seed")
     p.add_argument("--limit", type=int, help="evaluate a seeded slice of this many examples")
-    p.add_argument("--eval-seed", type=int, default=0, help="seed of the --limit slice")
+    p.add_argument("--eval-seed", type=_seed_or_none, default=0,
+                   help="seed of the --limit slice ('none': the first --limit examples in file order)")
     p.add_argument("--max-length", type=int, help="token budget per prompt (default: model's, max 2048)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", help="cpu | cuda (default: cuda if available)")
@@ -155,3 +156,7 @@ def _run_variants(name: str, variants, *, out: Path | None) -> None:
 def _lm_key(config) -> tuple:
     return (config.model, config.device, config.max_length, config.batch_size)
 
+
+
+def _seed_or_none(text: str) -> int | None:
+    return None if text.lower() in ("none", "null") else int(text)

@@ -123,17 +123,20 @@ def to_examples(table: Mapping[str, Sequence[Any]], task: TaskSpec, origin: str,
     return examples
 
 
-def subsample(examples: Sequence[Example], n: int | None, seed: int) -> list[Example]:
+def subsample(examples: Sequence[Example], n: int | None, seed: int | None) -> list[Example]:
     """A fixed seeded slice: the first ``n`` of ``numpy.random.default_rng(seed).permutation(len(examples))``.
 
     Returned in that permuted order. This is how HF ``Dataset.shuffle(seed)`` followed by taking the first ``n``
     rows selects, so ``subsample(eval, 2000, 1)`` reproduces Dai et al.'s evaluation subset on the same rows.
-    ``n=None`` or ``n >= len(examples)`` returns every example in its original order.
+    ``n=None`` or ``n >= len(examples)`` returns every example in its original order; ``seed=None`` takes the first
+    ``n`` in file order (to compare with tools that evaluate "the first n").
     """
     if n is None or n >= len(examples):
         return list(examples)
     if n < 0:
         raise IclkitError(f"subsample size must be >= 0, not {n}")
+    if seed is None:
+        return list(examples[:n])
     import numpy as np
 
     order = np.random.default_rng(seed).permutation(len(examples))[:n]
