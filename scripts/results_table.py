@@ -35,8 +35,9 @@ def collapse(runs: list[dict], key: str) -> str:
 
 
 def main(root: Path) -> None:
-    print("| model | task | n | zero-shot | zero-shot cal. | random-8 (3 seeds) | random-8 cal. | topk-8 | topk-8 cal. |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    head = ["zero-shot", "random-8 (3 seeds)", "topk-8"]
+    print("| model | task | n | " + " | ".join(f"{h} | {h.split()[0]} CC | {h.split()[0]} BC" for h in head) + " |")
+    print("|---|---|---|" + "---|" * 9)
     for model_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         for task in TASKS:
             task_dir = model_dir / task
@@ -46,7 +47,7 @@ def main(root: Path) -> None:
             for variant in VARIANTS:
                 runs = summaries(task_dir / variant)
                 n = runs[0]["n"] if runs else n
-                for key in ("metrics", "metrics_calibrated"):
+                for key in ("metrics", "metrics_calibrated", "metrics_batch_calibrated"):
                     cells.append(cell(runs, key) + collapse(runs, key))
             print(f"| {model_dir.name} | {task} | {n} | " + " | ".join(cells) + " |")
 

@@ -59,6 +59,7 @@ def test_contextual_calibration_is_recorded_and_removes_a_constant_bias(data_fil
                  log=lambda s: None)
     assert result.summary["metrics"]["predicted_distribution"]["positive"] == 1.0
     assert result.summary["metrics_calibrated"]["predicted_distribution"]["positive"] < 1.0
+    assert result.summary["metrics_batch_calibrated"]["predicted_distribution"]["positive"] < 1.0
     row = lines(result.run_dir / "predictions.jsonl")[0]
     assert set(row["calibrated_scores"]) == {"negative", "positive"}
 

@@ -23,7 +23,7 @@ from iclkit.prompt.render import PromptBuilder, content_free_query
 from iclkit.retrieve.base import build_retriever
 from iclkit.retrieve.order import ORDERINGS
 from iclkit.score.base import LanguageModel
-from iclkit.score.calibration import calibrate, contextual_prior
+from iclkit.score.calibration import batch_calibrate, calibrate, contextual_prior
 from iclkit.score.scorers import build_scorer
 from iclkit.types import Example, LLRequest, PredictionRecord, Prompt
 
@@ -186,6 +186,12 @@ def _summary(config: RunConfig, task: TaskSpec, lm: LanguageModel | None, record
     if config.calibration == "contextual":
         summary["metrics_calibrated"] = summarize(gold, [r.calibrated_prediction for r in records],
                                                   list(task.labels), seed=config.eval_seed or 0)
+    if records:
+        batch = batch_calibrate([r.scores for r in records])
+        labels = records[0].labels
+        summary["metrics_batch_calibrated"] = summarize(
+            gold, [labels[max(range(len(s)), key=lambda i: (s[i], -i))] for s in batch], list(task.labels),
+            seed=config.eval_seed or 0)
     source = getattr(lm, "source_file", None) if lm is not None else _model_source(config.model)
     if source is not None:
         summary["model_file"] = {"path": str(source), "sha256": file_sha256(source)}

@@ -52,3 +52,12 @@ def test_calibration_divides_by_content_free_prior():
     cal = calibrate(raw, prior)
     assert cal[1] > cal[0]  # 0.4/0.2 > 0.6/0.8
     assert np.allclose(np.exp(cal), label_distribution(raw) / prior)
+
+
+def test_batch_calibration_removes_a_bias_shared_by_all_inputs():
+    from iclkit.score.calibration import batch_calibrate
+
+    # every input leans to label 1; the second input leans less than the others, so it is really label 0
+    rows = [[math.log(0.2), math.log(0.8)], [math.log(0.4), math.log(0.6)], [math.log(0.1), math.log(0.9)]]
+    preds = [int(np.argmax(s)) for s in batch_calibrate(rows)]
+    assert [int(np.argmax(r)) for r in rows] == [1, 1, 1] and preds[1] == 0 and preds[2] == 1

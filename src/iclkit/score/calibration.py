@@ -30,3 +30,11 @@ def calibrate(scores: Sequence[float], prior: np.ndarray) -> tuple[float, ...]:
     """``log p̂(y) - log p_cf(y)``: the argmax of p̂/p_cf, kept in log space."""
     p = label_distribution(scores)
     return tuple(float(v) for v in np.log(np.maximum(p, 1e-300)) - np.log(np.maximum(prior, 1e-300)))
+
+
+def batch_calibrate(score_rows: Sequence[Sequence[float]]) -> list[tuple[float, ...]]:
+    """Batch calibration (Zhou et al. 2023, log-space variant): the prior is the mean label distribution over the
+    evaluated inputs themselves, so no content-free prompts are needed. Transductive: it uses every test input."""
+    probs = np.array([label_distribution(s) for s in score_rows])
+    prior = probs.mean(axis=0)
+    return [calibrate(s, prior) for s in score_rows]
