@@ -25,7 +25,7 @@ from iclkit.retrieve.order import ORDERINGS
 from iclkit.score.base import LanguageModel
 from iclkit.score.calibration import batch_calibrate, calibrate, contextual_prior
 from iclkit.score.scorers import build_scorer
-from iclkit.types import Example, LLRequest, PredictionRecord, Prompt
+from iclkit.types import Example, LLRequest, PredictionRecord, Prompt, best_label
 
 CHUNK = 16  # queries per loglikelihood call: enough to batch, small enough that results are saved often
 
@@ -117,14 +117,13 @@ class _Runner:
         self.priors[prefix] = prior
 
     def _record(self, query: Example, prompt: Prompt, scores: tuple[float, ...]) -> PredictionRecord:
-        best = max(range(len(scores)), key=lambda i: (scores[i], -i))
         cal_scores = cal_pred = None
         if self.config.calibration == "contextual":
             cal_scores = calibrate(scores, self.priors[prompt.prefix])
-            cal_pred = prompt.labels[max(range(len(cal_scores)), key=lambda i: (cal_scores[i], -i))]
+            cal_pred = best_label(prompt.labels, cal_scores)
         return PredictionRecord(
             example_id=query.id, demo_ids=prompt.demo_ids, n_demos_requested=prompt.n_demos_requested,
-            prompt=prompt.contexts[0], labels=prompt.labels, scores=tuple(scores), prediction=prompt.labels[best],
+            prompt=prompt.contexts[0], labels=prompt.labels, scores=tuple(scores), prediction=best_label(prompt.labels, scores),
             gold=query.label, calibrated_scores=cal_scores, calibrated_prediction=cal_pred)
 
 
@@ -190,7 +189,7 @@ def _summary(config: RunConfig, task: TaskSpec, lm: LanguageModel | None, record
         batch = batch_calibrate([r.scores for r in records])
         labels = records[0].labels
         summary["metrics_batch_calibrated"] = summarize(
-            gold, [labels[max(range(len(s)), key=lambda i: (s[i], -i))] for s in batch], list(task.labels),
+            gold, [best_label(labels, s) for s in batch], list(task.labels),
             seed=config.eval_seed or 0)
     source = getattr(lm, "source_file", None) if lm is not None else _model_source(config.model)
     if source is not None:

@@ -76,6 +76,11 @@ class LLResult:
     is_greedy: bool
 
 
+def best_label(labels: tuple[str, ...], scores: tuple[float, ...]) -> str:
+    """The highest-scoring label; ties go to the earlier label (as ``torch.argmax`` in Dai et al.'s code)."""
+    return labels[max(range(len(scores)), key=lambda i: (scores[i], -i))]
+
+
 @dataclass(frozen=True)
 class LabelScores:
     """Per-label scores for one query (higher is better), with the raw log-likelihoods they came from."""
@@ -85,8 +90,7 @@ class LabelScores:
     raw: tuple[LLResult, ...] = field(default=())
 
     def argmax(self) -> str:
-        best = max(range(len(self.scores)), key=lambda i: (self.scores[i], -i))
-        return self.labels[best]
+        return best_label(self.labels, self.scores)
 
 
 @dataclass(frozen=True)

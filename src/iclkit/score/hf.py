@@ -55,6 +55,14 @@ def _common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+def _shared_tokens(seqs: Sequence[_Encoded]) -> list[int]:
+    """The token prefix common to every sequence."""
+    shared = seqs[0].tokens
+    for s in seqs[1:]:
+        shared = shared[: _common_prefix_len(shared, s.tokens)]
+    return shared
+
+
 class HFLM:
     """``LanguageModel`` over a transformers causal LM.
 
@@ -191,9 +199,7 @@ class HFLM:
 
     @staticmethod
     def _group_prefix(seqs: list[_Encoded]) -> list[int]:
-        shared = seqs[0].tokens
-        for s in seqs[1:]:
-            shared = shared[: _common_prefix_len(shared, s.tokens)]
+        shared = _shared_tokens(seqs)
         return shared[: min(len(shared), min(s.n_ctx for s in seqs) - 1)]
 
     @staticmethod
@@ -204,9 +210,7 @@ class HFLM:
             return False
         if max(len(s.tokens) for s in seqs) <= SHORT_SEQUENCE:
             return True
-        shared = seqs[0].tokens
-        for s in seqs[1:]:
-            shared = shared[: _common_prefix_len(shared, s.tokens)]
+        shared = _shared_tokens(seqs)
         return len(shared) >= MIN_SHARED_PREFIX and len(shared) >= 0.5 * max(len(s.tokens) for s in seqs)
 
     def _score_group(self, seqs: list[_Encoded]) -> list[LLResult]:
