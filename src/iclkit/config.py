@@ -30,6 +30,8 @@ class RunConfig:
     text_fields: tuple[str, ...] = ("text",)
     label_field: str = "label"
     model: str = "gemma3-270m"
+    backend: str = "hf"                     # hf | llamacpp | openai | vllm (iclkit.score.backends)
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
     shots: int = 8
     retriever: str = "random"
     retriever_options: Mapping[str, Any] = field(default_factory=dict)
@@ -65,6 +67,7 @@ class RunConfig:
         out["text_fields"] = list(self.text_fields)
         out["retriever_options"] = dict(self.retriever_options)
         out["scorer_options"] = dict(self.scorer_options)
+        out["backend_options"] = dict(self.backend_options)
         out["ordering"] = self.resolved_ordering
         return out
 
@@ -84,7 +87,7 @@ def run_config(values: Mapping[str, Any], *, where: str = "config") -> RunConfig
         values["text_fields"] = tuple(s.strip() for s in values["text_fields"].split(","))
     elif values.get("text_fields") is not None:
         values["text_fields"] = tuple(values["text_fields"])
-    for key in ("retriever_options", "scorer_options"):
+    for key in ("retriever_options", "scorer_options", "backend_options"):
         if values.get(key) is None:
             values.pop(key, None)
         elif not isinstance(values[key], Mapping):

@@ -57,10 +57,10 @@ def resolve_task(config: RunConfig) -> TaskSpec:
 
 
 def load_lm(config: RunConfig) -> LanguageModel:
-    from iclkit.score.hf import HFLM
+    from iclkit.score.backends import load_backend
 
-    return HFLM.load(config.model, device=config.device, max_length=config.max_length,
-                     batch_size=config.batch_size)
+    return load_backend(config.backend, config.model, device=config.device, max_length=config.max_length,
+                        batch_size=config.batch_size, options=config.backend_options)
 
 
 class _Runner:

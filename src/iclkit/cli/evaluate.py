@@ -16,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text-fields", default="text", help="comma-separated input fields of --data-file")
     p.add_argument("--label-field", default="label", help="label field of --data-file")
     p.add_argument("--model", default="gemma3-270m", help="embedded model name, HF model id or local path")
+    p.add_argument("--backend", default="hf",
+                   help="hf | llamacpp | openai | vllm; options via --set backend_options.KEY=VALUE")
     p.add_argument("--shots", type=int, default=8, help="number of demonstrations (0 = zero-shot)")
     p.add_argument("--retriever", default="random", help="zero | random | balanced | bm25 | topk")
     p.add_argument("--per-query", action="store_true", help="random/balanced: redraw demonstrations per query")
@@ -52,6 +54,7 @@ def _config_from_flags(args: argparse.Namespace):
     values: dict[str, Any] = {
         "task": args.task, "data_file": args.data_file, "eval_file": args.eval_file,
         "text_fields": args.text_fields, "label_field": args.label_field, "model": args.model,
+        "backend": args.backend,
         "shots": args.shots, "retriever": args.retriever, "ordering": args.ordering, "scorer": args.scorer,
         "calibration": args.calibration, "instruction": args.instruction, "seed": args.seed, "limit": args.limit,
         "eval_seed": args.eval_seed, "max_length": args.max_length, "batch_size": args.batch_size,
@@ -103,10 +106,13 @@ def _check_names(config) -> None:
     """Fail before any loading on a misspelt component name."""
     from iclkit.retrieve.base import RETRIEVERS
     from iclkit.retrieve.order import ORDERINGS
+    from iclkit.score.backends import BACKENDS
     from iclkit.score.models import check_model_name
     from iclkit.score.scorers import SCORERS
 
-    check_model_name(config.model)
+    BACKENDS.get(config.backend)
+    if config.backend in ("hf", "llamacpp"):  # a server's or vLLM's model name is checked by them
+        check_model_name(config.model)
     RETRIEVERS.get(config.retriever)
     ORDERINGS.get(config.resolved_ordering)
     SCORERS.get(config.scorer)
@@ -154,7 +160,8 @@ def _run_variants(name: str, variants, *, out: Path | None) -> None:
 
 
 def _lm_key(config) -> tuple:
-    return (config.model, config.device, config.max_length, config.batch_size)
+    return (config.backend, tuple(sorted(config.backend_options.items())), config.model, config.device,
+            config.max_length, config.batch_size)
 
 
 

@@ -9,10 +9,11 @@ concatenating gives different (wrong) tokens at the boundary for BPE tokenizers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from iclkit.errors import IclkitError
 from iclkit.types import LLRequest, LLResult
 
 
@@ -67,3 +68,26 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
             if i != -1:
                 cut = min(cut, i)
     return text[:cut]
+
+
+def encode_pair(encode: Callable[[str], list[int]], context: str, continuation: str, *, prefix_token: int,
+                max_length: int) -> tuple[list[int], int]:
+    """Token ids of ``context + continuation`` and the index where the continuation starts (the module's rule).
+
+    ``encode`` tokenises a text as the model sees it (special tokens included). When the context is empty and the
+    tokenizer adds no BOS, the continuation is conditioned on ``prefix_token`` (BOS, else EOS), as lm-eval does.
+    Shared by every back-end that tokenises locally, so they all score exactly the same token spans.
+    """
+    context, continuation = split_trailing_space(context, continuation)
+    whole = encode(context + continuation)
+    n_ctx = len(encode(context))
+    if n_ctx == 0:
+        whole, n_ctx = [prefix_token, *whole], 1
+    if len(whole) <= n_ctx:
+        raise IclkitError(f"empty continuation {continuation!r} after context ending {context[-40:]!r}")
+    if len(whole) > max_length:
+        raise IclkitError(
+            f"sequence of {len(whole)} tokens exceeds the model's maximum of {max_length} "
+            f"(context ending {context[-60:]!r}); the prompt builder should have dropped demonstrations"
+        )
+    return whole, n_ctx

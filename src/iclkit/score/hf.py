@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from iclkit.errors import IclkitError
-from iclkit.score.base import GenRequest, cut_at_stop, split_trailing_space
+from iclkit.score.base import GenRequest, cut_at_stop, encode_pair
 from iclkit.types import LLRequest, LLResult
 
 # Below this many shared tokens, re-running is as cheap as copying and cropping a cache.
@@ -124,19 +124,8 @@ class HFLM:
 
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], int]:
         """Token ids of ``context + continuation`` and the index where the continuation starts."""
-        context, continuation = split_trailing_space(context, continuation)
-        whole = self._encode(context + continuation)
-        n_ctx = len(self._encode(context))
-        if n_ctx == 0:  # nothing to condition on (tokenizer adds no BOS): condition on BOS/EOS, as lm-eval does
-            whole, n_ctx = [self._prefix_token, *whole], 1
-        if len(whole) <= n_ctx:
-            raise IclkitError(f"empty continuation {continuation!r} after context ending {context[-40:]!r}")
-        if len(whole) > self._max_length:
-            raise IclkitError(
-                f"sequence of {len(whole)} tokens exceeds the model's maximum of {self._max_length} "
-                f"(context ending {context[-60:]!r}); the prompt builder should have dropped demonstrations"
-            )
-        return whole, n_ctx
+        return encode_pair(self._encode, context, continuation, prefix_token=self._prefix_token,
+                           max_length=self._max_length)
 
     # ----------------------------------------------------------------------------------------------- scoring
     @torch.inference_mode()
