@@ -63,7 +63,7 @@ def load_lm(config: RunConfig) -> LanguageModel:
                         batch_size=config.batch_size, options=config.backend_options)
 
 
-class _Runner:
+class Runner:
     """Per-run state: the built stages and the calibration priors already computed."""
 
     def __init__(self, config: RunConfig, task: TaskSpec, lm: LanguageModel, pool: Sequence[Example], *,
@@ -152,7 +152,7 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
                 lm = load_lm(config)
             log(f"indexing the pool with retriever '{config.retriever}'"
                 + (" (embeddings are cached after the first run)" if config.retriever == "topk" else ""))
-            runner = _Runner(config, task, lm, pool, pool_is_eval=_same_source(task))
+            runner = Runner(config, task, lm, pool, pool_is_eval=_same_source(task))
             for start in range(0, len(todo), CHUNK):
                 for record in runner.score(todo[start : start + CHUNK]):
                     writer.write(record)

@@ -1,6 +1,8 @@
+import os
 import random
 
 import pytest
+import torch
 
 from iclkit.score.base import GenRequest
 from iclkit.testing import assert_lm_contract, tiny_hflm
@@ -54,13 +56,64 @@ def test_contract_and_trailing_space_rule():
 
 
 def test_only_scored_positions_reach_the_lm_head():
-    lm = tiny_hflm("llama")
+    lm = tiny_hflm("llama", verify=False)
     rows = []
     lm.model.lm_head.register_forward_hook(lambda m, i, o: rows.append(o.shape[-2]))
     ctx = DEMOS + "Sentence: fine\nLabel:"
+    (pos, n_ctx), (neg, _) = lm.encode_pair(ctx, " Positive"), lm.encode_pair(ctx, " Negative")
+    n_pos, n_neg = len(pos) - n_ctx, len(neg) - n_ctx
+    assert pos[n_ctx] != neg[n_ctx] and n_ctx > 20
     lm.loglikelihood([LLRequest(ctx, " Positive", group=0), LLRequest(ctx, " Negative", group=0)])
-    n_ctx_tokens = lm.count_tokens(ctx)
-    assert sum(rows) < 8 < n_ctx_tokens  # prefix keeps 1 logit; candidates keep only label positions
+    # one forward call; logits at the context's last token (shared by both labels) and inside each label only
+    assert rows == [1 + (n_pos - 1) + (n_neg - 1)]
+
+
+@pytest.mark.parametrize("kind", ["llama", "gemma3"])
+def test_ppl_style_requests_run_each_shared_token_once(kind):
+    # PPL scoring: context = demonstrations, continuation = query + label; candidates share the query tokens
+    from iclkit.score.tree import Seq, minimum_tokens
+
+    lm = tiny_hflm(kind, verify=False)
+    # queries differ from their first token on: no group shares tokens with another beyond the demonstrations
+    reqs = [LLRequest(DEMOS, f"{w} is what the film is\nLabel:{lab}", group=w)
+            for w in ("good", "bad", "fine", "awful") for lab in (" Positive", " Negative truly")]
+    fast = lm.loglikelihood(reqs)
+    naive = lm.naive_loglikelihood(reqs)
+    assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, naive)) <= 1e-4
+    seqs = [Seq(i, tuple(t), n) for i, (t, n) in enumerate(lm.encode_pair(r.context, r.continuation) for r in reqs)]
+    # Tokens common to every request but at or after the first scored position (here the demonstrations' trailing
+    # "\n\n", moved onto the continuation, and the last context token) cannot come from the logit-free prefix
+    # cache: each of the 4 groups runs them once. Everything else runs exactly once.
+    common = len(os.path.commonprefix([s.tokens for s in seqs])) - (min(s.n_ctx for s in seqs) - 1)
+    assert common == 3
+    assert lm.tokens_run == minimum_tokens(seqs) + 3 * common
+    assert lm.tokens_run < 0.4 * sum(len(s.tokens) for s in seqs)
+
+
+class _IgnoresPositions(torch.nn.Module):
+    """A causal LM that drops position ids and masks (as some architectures would): tree attention is wrong."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.inner, self.config, self.dtype = model, model.config, model.dtype
+        self.base_model_prefix = "inner"
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, logits_to_keep=0, **kwargs):
+        kwargs.pop("past_key_values", None)
+        return self.inner(input_ids=input_ids, logits_to_keep=logits_to_keep, use_cache=False)
+
+
+def test_a_model_that_breaks_tree_attention_falls_back_to_exact_scores():
+    from iclkit.score.hf import HFLM
+    from iclkit.testing import tiny_llama, tiny_tokenizer
+
+    model = tiny_llama()
+    lm = HFLM(_IgnoresPositions(model), tiny_tokenizer())
+    reqs = _requests(n_queries=2)
+    with pytest.warns(UserWarning, match="falling back"):
+        fast = lm.loglikelihood(reqs)
+    reference = HFLM(model, tiny_tokenizer()).naive_loglikelihood(reqs)
+    assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, reference)) <= 1e-5
 
 
 def test_empty_context_is_conditioned_on_bos():
@@ -97,7 +150,7 @@ def test_batched_queries_match_naive(shots):
 
 
 @pytest.mark.parametrize("kind", ["llama", "gemma3"])
-def test_per_query_prefixes_batched_with_left_padding_match_naive(kind):
+def test_per_query_prefixes_batched_match_naive(kind):
     # different demonstrations per query (as TopK): prefixes differ from the first tokens and in length
     lm = tiny_hflm(kind, batch_size=4)
     words = ["great fun", "awful and boring", "the plot is good", "bad acting", "truly great"]

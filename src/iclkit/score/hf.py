@@ -17,6 +17,7 @@ to 1e-4 in fp32 on tiny random Llama and Gemma-3 (sliding-window) models.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,43 +25,25 @@ import torch
 
 from iclkit.errors import IclkitError
 from iclkit.score.base import GenRequest, cut_at_stop, encode_pair
+from iclkit.score.tree import Row, Seq, build_tree, common_prefix_len, pack_rows, shared_prefix
 from iclkit.types import LLRequest, LLResult
 
-# Below this many shared tokens, re-running is as cheap as copying and cropping a cache.
+# Below this many shared tokens, running them in every row is as cheap as copying a cached prefix into every row.
 MIN_SHARED_PREFIX = 16
-# Sequences this short are scored in one batched call from scratch: on CPU a forward call costs at least one read of
-# all weights, so one call for many short rows beats two calls (prefix, then candidates) per query.
-SHORT_SEQUENCE = 64
-# Padded tokens per candidate batch: bounds activation memory (and keeps batches compute-efficient on CPU).
-MAX_BATCH_TOKENS = 4096
-
-
-@dataclass
-class _Encoded:
-    tokens: list[int]
-    n_ctx: int  # continuation = tokens[n_ctx:]
+# With a cached shared prefix, small tries are packed into rows of this many nodes: fewer rows, fewer prefix copies.
+ROW_TOKENS = 256
+# Padded tokens per forward call on CPU: beyond this, larger batches stop being faster and only cost memory.
+CPU_BATCH_TOKENS = 4096
+# Share of the free memory one forward call may use (activations, attention scores, kept logits).
+MEMORY_SHARE = 0.25
+# Largest |fast - naive| log-probability accepted by the once-per-model self-check (fp32 noise is ~1e-5).
+VERIFY_TOLERANCE = 1e-3
 
 
 @dataclass
 class _PrefixState:
     tokens: list[int]
     cache: object  # transformers Cache
-
-
-def _common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
-def _shared_tokens(seqs: Sequence[_Encoded]) -> list[int]:
-    """The token prefix common to every sequence."""
-    shared = seqs[0].tokens
-    for s in seqs[1:]:
-        shared = shared[: _common_prefix_len(shared, s.tokens)]
-    return shared
 
 
 class HFLM:
@@ -72,11 +55,12 @@ class HFLM:
         name: label for records.
         max_length: longest sequence to accept (defaults to the model's context, capped at 2048 to bound memory).
         batch_size: most candidate continuations run together against one prefix.
-        reuse_prefix: keep the KV cache of the prefix shared across consecutive groups.
+        reuse_prefix: keep the KV cache of the prefix shared across consecutive calls.
+        verify: compare the fast path with plain recomputation on the first call (see ``_verify``).
     """
 
     def __init__(self, model, tokenizer, *, name: str = "hf", max_length: int | None = None, batch_size: int = 32,
-                 reuse_prefix: bool = True) -> None:
+                 reuse_prefix: bool = True, verify: bool = True) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
@@ -89,6 +73,11 @@ class HFLM:
         self.source_file = None  # the weights file, for the run summary
         self._decoder = getattr(model, model.base_model_prefix, model)
         self.tokens_run = 0  # tokens actually passed through the model (for benchmarks and tests)
+        self.logits_run = 0  # positions that went through the LM head
+        self._layer_kinds = sorted(set(getattr(model.config, "layer_types", None) or ["full_attention"]))
+        self._window = getattr(model.config, "sliding_window", None)
+        self._verified = not verify
+        self._fallback_naive = False
         bos = tokenizer.bos_token_id
         self._prefix_token = bos if bos is not None else tokenizer.eos_token_id
 
@@ -130,102 +119,160 @@ class HFLM:
     # ----------------------------------------------------------------------------------------------- scoring
     @torch.inference_mode()
     def loglikelihood(self, requests: Sequence[LLRequest]) -> list[LLResult]:
-        encoded = [_Encoded(*self.encode_pair(r.context, r.continuation)) for r in requests]
-        if self._score_as_one_group(encoded):
-            return self._score_group(encoded)
-        groups: dict[object, list[int]] = {}
-        for i, r in enumerate(requests):
-            groups.setdefault(r.group if r.group is not None else ("ctx", r.context), []).append(i)
+        if not requests:
+            return []
+        seqs = [Seq(i, tuple(t), n) for i, (t, n) in
+                enumerate(self.encode_pair(r.context, r.continuation) for r in requests)]
+        if not self._verified:
+            self._verify(requests[0])
+        if self._fallback_naive:
+            return self.naive_loglikelihood(requests)
+        shared = shared_prefix(seqs) if len(seqs) > 1 else ()
+        if len(shared) < MIN_SHARED_PREFIX:
+            shared = ()
+        cache = self._prefix_cache(list(shared)) if shared else None
+        groups: dict[object, list[Seq]] = {}
+        for r, s in zip(requests, seqs):
+            groups.setdefault(r.group if r.group is not None else ("ctx", r.context), []).append(s)
+        trees = [build_tree(members, len(shared)) for members in groups.values()]
+        row_tokens = max(max(len(t) for t in trees), ROW_TOKENS if shared else 0)
         results: list[LLResult | None] = [None] * len(requests)
-        members = sorted(groups.values(), key=lambda m: len(encoded[m[0]].tokens))  # similar lengths, less padding
-        for batch in self._group_batches([[encoded[i] for i in m] for m in members], members):
-            for m, group_results in zip(batch, self._score_groups([[encoded[i] for i in m] for m in batch])):
-                for i, res in zip(m, group_results):
-                    results[i] = res
+        for batch in self._batches(pack_rows(trees, row_tokens), len(shared)):
+            for index, result in self._forward_tree_rows(batch, cache, len(shared)):
+                results[index] = result
         return results  # type: ignore[return-value]
 
-    def _group_batches(self, groups: list[list[_Encoded]], members: list[list[int]]) -> list[list[list[int]]]:
-        batches, current, widest = [], [], 0
-        for seqs, m in zip(groups, members):
-            widest = max(widest, max(len(s.tokens) for s in seqs))
-            if current and (len(current) == self.batch_size or widest * (len(current) + 1) > MAX_BATCH_TOKENS):
+    def _batches(self, rows: list[Row], n_shared: int) -> list[list[Row]]:
+        """Rows of similar width together, as many per call as memory (and CPU efficiency) allow."""
+        rows = sorted(rows, key=len)
+        batches: list[list[Row]] = []
+        current: list[Row] = []
+        for row in rows:
+            width = len(row)  # rows are sorted: the newest row is the widest
+            if current and (len(current) + 1 > min(self.batch_size, self._rows_that_fit(width, n_shared))):
                 batches.append(current)
-                current, widest = [], max(len(s.tokens) for s in seqs)
-            current.append(m)
+                current = []
+            current.append(row)
         return [*batches, current] if current else batches
 
-    def _score_groups(self, groups: list[list[_Encoded]]) -> list[list[LLResult]]:
-        """Several groups with different prefixes (per-query demonstrations): all prefixes run in one left-padded
-        call, then all candidates in one call against the matching rows of that cache.
+    def _rows_that_fit(self, width: int, n_shared: int) -> int:
+        """Rows of ``width`` nodes (after ``n_shared`` cached tokens) one forward call can take."""
+        cfg = self.model.config
+        d = cfg.hidden_size
+        heads = cfg.num_attention_heads
+        kv_dim = getattr(cfg, "num_key_value_heads", heads) * getattr(cfg, "head_dim", d // heads)
+        keys = n_shared + width
+        per_row = 4 * (
+            width * (3 * getattr(cfg, "intermediate_size", 4 * d) + 8 * d)  # one layer's activations
+            + heads * width * keys * 2  # attention scores and probabilities
+            + width * keys  # the tree mask
+            + cfg.num_hidden_layers * 2 * kv_dim * keys  # this row's keys and values, prefix included
+            + width * cfg.vocab_size  # worst case: logits kept at every node
+        )
+        by_memory = int(MEMORY_SHARE * _free_memory(self.device) // per_row)
+        by_cpu = CPU_BATCH_TOKENS // width if self.device.type == "cpu" else by_memory
+        return max(1, min(by_memory, by_cpu))
 
-        Left padding keeps each row's real tokens contiguous at the end of the cache, so sliding-window layers see
-        exactly the tokens they would without padding.
-        """
-        if len(groups) == 1:
-            return [self._score_group(groups[0])]
-        prefixes = [self._group_prefix(seqs) for seqs in groups]
-        width = max(len(p) for p in prefixes)
-        if width == 0:
-            return [self._score_group(seqs) for seqs in groups]
+    def _forward_tree_rows(self, rows: list[Row], cache, n_shared: int) -> list[tuple[int, LLResult]]:
+        """One forward call over packed tries; returns (request index, result) for every member."""
+        flats = [row.flat() for row in rows]
+        width = max(len(tokens) for tokens, _, _ in flats)
+        n_rows = len(rows)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        ids = torch.full((len(groups), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(groups), width), dtype=torch.long)
-        for g, p in enumerate(prefixes):
-            if p:
-                ids[g, width - len(p) :] = torch.tensor(p)
-                mask[g, width - len(p) :] = 1
-        pos = (mask.cumsum(1) - 1).clamp(min=0)
-        out = self._decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                            position_ids=pos.to(self.device), use_cache=True)
-        self.tokens_run += ids.numel()
-        rows = [(g, s) for g, seqs in enumerate(groups) for s in seqs]
-        flat = self._score_rows(rows, prefixes, mask, out.past_key_values)
-        results, start = [], 0
-        for seqs in groups:
-            results.append(flat[start : start + len(seqs)])
-            start += len(seqs)
+        ids = torch.full((n_rows, width), pad, dtype=torch.long)
+        pos = torch.zeros((n_rows, width), dtype=torch.long)
+        ancestry = torch.zeros((n_rows, width, width), dtype=torch.bool)  # [r, i, j]: j is i or an ancestor of i
+        real = torch.zeros((n_rows, width), dtype=torch.bool)
+        keep = torch.zeros((n_rows, width), dtype=torch.bool)
+        for r, ((tokens, positions, parents), row) in enumerate(zip(flats, rows)):
+            n = len(tokens)
+            ids[r, :n] = torch.tensor(tokens)
+            pos[r, :n] = torch.tensor(positions)
+            real[r, :n] = True
+            for i, parent in enumerate(parents):
+                if parent >= 0:
+                    ancestry[r, i] = ancestry[r, parent]
+                ancestry[r, i, i] = True
+            for tree, off in zip(row.trees, row.offsets):
+                for node in tree.logit_nodes:
+                    keep[r, off + node] = True
+        mask = self._tree_masks(ancestry, real, pos, cache, n_shared)
+        if cache is not None:
+            cache = _fork(cache, n_rows)
+        out = self.model(input_ids=ids.to(self.device), attention_mask=mask, position_ids=pos.to(self.device),
+                         past_key_values=cache, use_cache=cache is not None, logits_to_keep=keep.to(self.device))
+        self.tokens_run += int(real.sum())
+        self.logits_run += int(keep.sum())
+        flat_index = (keep.flatten().cumsum(0) - 1).view(n_rows, width)  # kept logits come row-major
+        logprobs = torch.log_softmax(out.logits.float(), dim=-1)
+        results = []
+        for r, row in enumerate(rows):
+            for tree, off in zip(row.trees, row.offsets):
+                for index, scored in tree.members:
+                    at = flat_index[r, [off + node for node, _ in scored]].to(logprobs.device)
+                    targets = torch.tensor([t for _, t in scored], device=logprobs.device)
+                    lp = logprobs[at]
+                    total = lp.gather(1, targets[:, None]).sum().item()
+                    greedy = bool((lp.argmax(-1) == targets).all().item())
+                    results.append((index, LLResult(total, len(scored), greedy)))
         return results
 
-    @staticmethod
-    def _group_prefix(seqs: list[_Encoded]) -> list[int]:
-        shared = _shared_tokens(seqs)
-        return shared[: min(len(shared), min(s.n_ctx for s in seqs) - 1)]
+    def _tree_masks(self, ancestry: torch.Tensor, real: torch.Tensor, pos: torch.Tensor, cache, n_shared: int):
+        """Additive 4-D masks: a node sees the cached prefix and its own ancestors, and, in sliding-window layers,
+        only keys fewer than ``window`` positions back (what that layer would see in the plain sequence)."""
+        masks = {}
+        for kind in self._layer_kinds:
+            window = self._window if kind == "sliding_attention" else None
+            kept = n_shared
+            if window is not None and cache is not None:
+                kept = min(n_shared, window - 1)  # a sliding layer's cache holds only the last window - 1 keys
+            key_pos = torch.cat([torch.arange(n_shared - kept, n_shared).expand(pos.shape[0], kept), pos], dim=1)
+            allowed = torch.cat([real[:, :, None].expand(-1, -1, kept), ancestry], dim=2)
+            if window is not None:
+                allowed &= (pos[:, :, None] - key_pos[:, None, :]) < window
+            dtype = self.model.dtype
+            mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+            masks[kind] = mask[:, None].to(self.device)
+        if set(masks) == {"full_attention"}:
+            return masks["full_attention"]
+        return masks
 
-    @staticmethod
-    def _score_as_one_group(seqs: list[_Encoded]) -> bool:
-        """Score every request together when they all share a long prefix (a fixed demonstration set: the
-        queries' own tokens are then recomputed per label, but in one call) or are all short (zero-shot)."""
-        if len(seqs) < 2:
-            return False
-        if max(len(s.tokens) for s in seqs) <= SHORT_SEQUENCE:
-            return True
-        shared = _shared_tokens(seqs)
-        return len(shared) >= MIN_SHARED_PREFIX and len(shared) >= 0.5 * max(len(s.tokens) for s in seqs)
-
-    def _score_group(self, seqs: list[_Encoded]) -> list[LLResult]:
-        """One group: its shared prefix runs once (reusing the run prefix), then every candidate against it."""
-        prefix = self._group_prefix(seqs)
-        cache = self._prefix_cache(prefix) if prefix else None
-        return self._score_rows([(0, s) for s in seqs], [prefix], torch.ones((1, len(prefix)), dtype=torch.long),
-                                cache)
+    def _verify(self, request: LLRequest) -> None:
+        """Check the fast path against plain recomputation once per model: an architecture that ignores custom
+        4-D masks or position ids would otherwise give silently wrong scores. Two continuations that branch after
+        the context (each several tokens long) exercise the cached prefix, the tree mask and the position ids. On a
+        mismatch, fall back to the (slow, always exact) naive path."""
+        self._verified = True
+        cont = request.continuation
+        probe = [LLRequest(request.context, cont + cont, "verify"), LLRequest(request.context, " and" + cont, "verify")]
+        counters = self.tokens_run, self.logits_run
+        fast, slow = self.loglikelihood(probe), self.naive_loglikelihood(probe)
+        self.tokens_run, self.logits_run = counters  # one-off check, not part of the caller's work
+        worst = max(abs(a.logprob - b.logprob) for a, b in zip(fast, slow))
+        if worst > VERIFY_TOLERANCE:
+            warnings.warn(f"{self.name}: tree-attention scoring differs from plain recomputation by {worst:.2e}; "
+                          "falling back to the slow exact path for this model", stacklevel=3)
+            self._fallback_naive = True
+        self._run_prefix = None
 
     def _prefix_cache(self, tokens: list[int]):
-        """KV cache for ``tokens``, reusing (a cropped copy of) the cache kept from earlier groups when possible."""
+        """KV cache for ``tokens``, reusing (a cropped copy of) the cache kept from earlier calls when possible."""
         state = self._run_prefix if self.reuse_prefix else None
         start, cache = 0, None
         if state is not None:
-            m = _common_prefix_len(tokens, state.tokens)
+            m = common_prefix_len(tokens, state.tokens)
             if m == len(state.tokens):
-                start, cache = m, copy.deepcopy(state.cache)
+                if m == len(tokens):
+                    return state.cache
+                start, cache = m, _fork(state.cache, 1)
             elif m >= MIN_SHARED_PREFIX and self._croppable(state.cache, m):
-                base = copy.deepcopy(state.cache)
-                base.crop(m - len(state.tokens))  # negative: number of tokens to drop
-                self._run_prefix = _PrefixState(tokens[:m], base)
-                start, cache = m, copy.deepcopy(base)
+                cache = copy.deepcopy(state.cache)
+                cache.crop(m - len(state.tokens))  # negative: number of tokens to drop
+                start = m
         if start < len(tokens):
             cache = self._extend(cache, tokens, start)
-        if self.reuse_prefix and (self._run_prefix is None or start == 0):
-            self._run_prefix = _PrefixState(list(tokens), copy.deepcopy(cache))
+        if self.reuse_prefix:
+            self._run_prefix = _PrefixState(list(tokens), cache)
         return cache
 
     @staticmethod
@@ -244,64 +291,6 @@ class HFLM:
         out = self._decoder(input_ids=ids, position_ids=pos, past_key_values=cache, use_cache=True)
         self.tokens_run += ids.numel()
         return out.past_key_values
-
-    def _score_rows(self, rows: list[tuple[int, _Encoded]], prefixes: list[list[int]], prefix_mask: torch.Tensor,
-                    cache) -> list[LLResult]:
-        """Score each row's tokens after its prefix. Row ``(g, seq)`` continues prefix ``g``: row ``g`` of ``cache``
-        (``None`` when every prefix is empty) and of ``prefix_mask``. Rows run in length-sorted batches."""
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i][1].tokens) - len(prefixes[rows[i][0]]))
-        batches, current, widest = [], [], 0
-        for i in order:
-            n = len(rows[i][1].tokens) - len(prefixes[rows[i][0]])
-            widest = max(widest, n)
-            if current and (len(current) == self.batch_size or widest * (len(current) + 1) > MAX_BATCH_TOKENS):
-                batches.append(current)
-                current, widest = [], n
-            current.append(i)
-        batches.append(current)
-        out: list[LLResult | None] = [None] * len(rows)
-        for batch in batches:
-            batch_cache = cache
-            if cache is not None:
-                batch_cache = copy.deepcopy(cache)  # selecting rows rewrites the cache in place
-                batch_cache.batch_select_indices(torch.tensor([rows[i][0] for i in batch], device=self.device))
-            for i, res in zip(batch, self._forward_rows([rows[i] for i in batch], prefixes, prefix_mask,
-                                                        batch_cache)):
-                out[i] = res
-        return out  # type: ignore[return-value]
-
-    def _forward_rows(self, rows: list[tuple[int, _Encoded]], prefixes: list[list[int]], prefix_mask: torch.Tensor,
-                      cache) -> list[LLResult]:
-        rests = [s.tokens[len(prefixes[g]) :] for g, s in rows]
-        width = max(len(r) for r in rests)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        rest_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        pos = torch.zeros((len(rows), width), dtype=torch.long)
-        # Logits only where they predict a continuation token (absolute n_ctx-1 .. len-2), chosen per row: a
-        # position set shared by all rows would run the LM head on every row at every row's label position.
-        keep = torch.zeros((len(rows), width), dtype=torch.bool)
-        for row, ((g, s), rest) in enumerate(zip(rows, rests)):
-            n_pre = len(prefixes[g])
-            ids[row, : len(rest)] = torch.tensor(rest)
-            rest_mask[row, : len(rest)] = 1
-            pos[row] = torch.arange(n_pre, n_pre + width)
-            keep[row, s.n_ctx - 1 - n_pre : len(s.tokens) - 1 - n_pre] = True
-        mask = torch.cat([prefix_mask[[g for g, _ in rows]], rest_mask], dim=1) if cache is not None else rest_mask
-        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                         position_ids=pos.to(self.device), past_key_values=cache, use_cache=cache is not None,
-                         logits_to_keep=keep.to(self.device))
-        self.tokens_run += sum(len(r) for r in rests)
-        logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # (kept positions, vocab), row-major order
-        results, start = [], 0
-        for _, s in rows:
-            targets = torch.tensor(s.tokens[s.n_ctx :], device=logprobs.device)
-            lp = logprobs[start : start + len(targets)]
-            start += len(targets)
-            total = lp.gather(1, targets[:, None]).sum().item()
-            greedy = bool((lp.argmax(-1) == targets).all().item())
-            results.append(LLResult(total, len(targets), greedy))
-        return results
 
     # ----------------------------------------------------------------------------------------------- generation
     @torch.inference_mode()
@@ -328,6 +317,8 @@ class HFLM:
             for r in requests:
                 tokens, n_ctx = self.encode_pair(r.context, r.continuation)
                 logits = self.model(input_ids=torch.tensor([tokens], device=self.device)).logits[0].float()
+                self.tokens_run += len(tokens)
+                self.logits_run += len(tokens)
                 lp = torch.log_softmax(logits[n_ctx - 1 : len(tokens) - 1], dim=-1)
                 targets = torch.tensor(tokens[n_ctx:], device=lp.device)
                 results.append(
@@ -335,3 +326,32 @@ class HFLM:
                              bool((lp.argmax(-1) == targets).all().item()))
                 )
         return results
+
+
+def _fork(cache, rows: int):
+    """A cache to run new tokens against, sharing the prefix tensors instead of copying them.
+
+    Layers rebind their key/value tensors on update (``torch.cat``) rather than writing into them, so a shallow
+    copy of each layer leaves the original intact; ``expand`` gives every row the prefix without a copy (the model's
+    own concatenation is then the only one)."""
+    fork = copy.copy(cache)
+    fork.layers = [copy.copy(layer) for layer in cache.layers]
+    if rows > 1:
+        for layer in fork.layers:
+            layer.keys = layer.keys.expand(rows, *layer.keys.shape[1:])
+            layer.values = layer.values.expand(rows, *layer.values.shape[1:])
+    return fork
+
+
+def _free_memory(device: torch.device) -> int:
+    """Bytes free for activations: the GPU's free memory, or the host's available memory."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30  # not Linux: assume 4 GiB

@@ -1,0 +1,42 @@
+import pytest
+
+from iclkit.score.tree import Seq, build_tree, minimum_tokens, pack_rows, shared_prefix
+
+
+def test_candidates_share_their_common_tokens_and_branch_after():
+    # context (1, 2, 3), continuations (4, 5) and (4, 6, 7): node for token 4 is shared
+    a, b = Seq(0, (1, 2, 3, 4, 5), 3), Seq(1, (1, 2, 3, 4, 6, 7), 3)
+    tree = build_tree([a, b], start=1)
+    assert tree.tokens == [2, 3, 4, 6]  # final tokens 5 and 7 are only targets
+    assert tree.positions == [1, 2, 3, 4]
+    assert tree.parents == [-1, 0, 1, 2]
+    (ia, scored_a), (ib, scored_b) = tree.members
+    assert (ia, scored_a) == (0, [(1, 4), (2, 5)])  # node 1 (token 3) predicts 4, node 2 (token 4) predicts 5
+    assert (ib, scored_b) == (1, [(1, 4), (2, 6), (3, 7)])
+    assert tree.logit_nodes == {1, 2, 3}
+
+
+def test_a_cached_prefix_may_not_cover_a_scored_position():
+    with pytest.raises(ValueError, match="scored position"):
+        build_tree([Seq(0, (1, 2, 3, 4), 2)], start=2)
+
+
+def test_shared_prefix_stops_before_the_first_scored_prediction():
+    seqs = [Seq(0, (1, 2, 3, 4, 5), 4), Seq(1, (1, 2, 3, 4, 6), 2)]
+    assert shared_prefix(seqs) == (1,)  # logits at position 1 are needed by the second sequence
+    assert shared_prefix([Seq(0, (1, 2, 9), 2), Seq(1, (1, 3, 9), 2)]) == (1,)
+
+
+def test_pack_rows_fills_rows_up_to_the_budget_and_keeps_every_tree():
+    trees = [build_tree([Seq(i, tuple(range(n + 1)), 1)], 0) for i, n in enumerate([5, 3, 3, 2, 9])]
+    rows = pack_rows(trees, row_tokens=8)
+    assert sorted(len(t) for r in rows for t in r.trees) == sorted(len(t) for t in trees)
+    assert all(len(r) <= 8 or len(r.trees) == 1 for r in rows)
+    assert [[len(t) for t in r.trees] for r in rows] == [[9], [5, 3], [3, 2]]
+    parents = rows[1].flat()[2]
+    assert parents[len(rows[1].trees[0])] == -1  # the second tree starts at the shared prefix again
+
+
+def test_minimum_tokens_counts_each_distinct_prefix_once():
+    seqs = [Seq(0, (1, 2, 3, 4), 3), Seq(1, (1, 2, 3, 5), 3), Seq(2, (1, 2, 7, 8), 2)]
+    assert minimum_tokens(seqs) == 4  # 1, 2, 3 and 7
