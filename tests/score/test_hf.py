@@ -78,6 +78,7 @@ def test_ppl_style_requests_run_each_shared_token_once(kind):
     reqs = [LLRequest(DEMOS, f"{w} is what the film is\nLabel:{lab}", group=w)
             for w in ("good", "bad", "fine", "awful") for lab in (" Positive", " Negative truly")]
     fast = lm.loglikelihood(reqs)
+    run = lm.tokens_run
     naive = lm.naive_loglikelihood(reqs)
     assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, naive)) <= 1e-4
     seqs = [Seq(i, tuple(t), n) for i, (t, n) in enumerate(lm.encode_pair(r.context, r.continuation) for r in reqs)]
@@ -86,8 +87,8 @@ def test_ppl_style_requests_run_each_shared_token_once(kind):
     # cache: each of the 4 groups runs them once. Everything else runs exactly once.
     common = len(os.path.commonprefix([s.tokens for s in seqs])) - (min(s.n_ctx for s in seqs) - 1)
     assert common == 3
-    assert lm.tokens_run == minimum_tokens(seqs) + 3 * common
-    assert lm.tokens_run < 0.4 * sum(len(s.tokens) for s in seqs)
+    assert run == minimum_tokens(seqs) + 3 * common
+    assert run < 0.4 * sum(len(s.tokens) for s in seqs)
 
 
 class _IgnoresPositions(torch.nn.Module):
@@ -144,9 +145,10 @@ def test_batched_queries_match_naive(shots):
             for q in range(5) for lab in (" Positive", " Negative")]
     before = lm.tokens_run
     fast = lm.loglikelihood(reqs)
+    run = lm.tokens_run - before
     assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, lm.naive_loglikelihood(reqs))) <= 1e-4
     if shots:  # the demonstrations ran once, not once per query
-        assert lm.tokens_run - before < 0.5 * sum(lm.count_tokens(r.context) for r in reqs)
+        assert run < 0.5 * sum(lm.count_tokens(r.context) for r in reqs)
 
 
 @pytest.mark.parametrize("kind", ["llama", "gemma3"])
@@ -164,3 +166,22 @@ def test_per_query_prefixes_batched_match_naive(kind):
     naive = lm.naive_loglikelihood(reqs)
     assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, naive)) <= 1e-4
     assert [a.n_tokens for a in fast] == [b.n_tokens for b in naive]
+
+
+def test_prefix_boundary_is_found_in_tokens_not_text():
+    # Both contexts contain the text "...Sentence: the ac", but BPE merges its last characters with what follows
+    # ("the acting" vs "the act"), so its tokens alone are NOT a prefix of either sequence. The shared prefix is
+    # therefore taken from the jointly tokenised sequences (the rule in iclkit.score.base), never from text.
+    from iclkit.score.tree import Seq, shared_prefix
+
+    lm = tiny_hflm("llama", verify=False)
+    reqs = [LLRequest(DEMOS + "Sentence: the acting is fine\nLabel:", " Positive", group=0),
+            LLRequest(DEMOS + "Sentence: the act is fine\nLabel:", " Positive", group=1)]
+    seqs = [Seq(i, tuple(t), n) for i, (t, n) in enumerate(lm.encode_pair(r.context, r.continuation) for r in reqs)]
+    text_prefix = tuple(lm.tokenizer(DEMOS + "Sentence: t")["input_ids"])
+    assert all(s.tokens[: len(text_prefix)] != text_prefix for s in seqs)  # the merge really happens
+    shared = shared_prefix(seqs)
+    assert all(s.tokens[: len(shared)] == shared for s in seqs) and seqs[0].tokens[len(shared)] != seqs[1].tokens[
+        len(shared)]
+    fast, naive = lm.loglikelihood(reqs), lm.naive_loglikelihood(reqs)
+    assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, naive)) <= 1e-4

@@ -1,17 +1,26 @@
 """HuggingFace transformers back-end. Knows token ids and KV caches, nothing about tasks or templates.
 
-Speed comes from not recomputing what is shared:
+Scoring runs every token that a call's sequences share once, and the LM head only where a log-probability is read:
 
-* **Group prefix.** Requests with the same ``group`` (one query's candidate labels, and its content-free
-  calibration prompts) share a token prefix. It is run once; every candidate then runs only its own remaining tokens
-  against a copy of that KV cache.
-* **Run prefix.** Consecutive groups often share a longer prefix still (a fixed set of demonstrations). The back-end
-  keeps the KV cache of the longest prefix common to recent groups and starts each new group from it.
-* **Scored positions only.** The LM head (Gemma-3-270M's is 168M of its 268M parameters) runs only at the positions
-  whose next-token log-probabilities are summed (``logits_to_keep``).
+* **Run prefix.** The longest token prefix common to all of a call's sequences (a fixed demonstration set, an
+  instruction) is run once through the base model (no LM head) and its KV cache kept; the next call reuses it, or
+  a cropped copy, when it starts with the same tokens. Fixed demonstrations are thus encoded once per run.
+* **Token tries with tree attention.** The rest of each group (a query's candidate labels, its content-free
+  calibration prompts) becomes a trie (:mod:`iclkit.score.tree`): the query's tokens once, then one branch per
+  label. Trie nodes run in one forward call with a 4-D mask (each node sees the cached prefix and its ancestors;
+  sliding-window layers only the last ``window`` positions) and the position ids they have in the plain sequence.
+  Single-token labels cost nothing: every label is read off the logits of the query's last token.
+* **Packed rows, automatic batch size.** Small tries share a row (one fork of the prefix cache per row, expanded,
+  not copied); rows of similar width are batched up to what a quarter of the free memory holds (and at most 4,096
+  tokens per call on CPU, where larger batches stop paying).
+* **Scored positions only.** ``logits_to_keep`` marks, per row, the nodes whose logits are read (Gemma-3-270M's
+  head is 168M of its 268M parameters).
 
-Every fast path computes the same numbers as running ``context + continuation`` from scratch; the tests check this
-to 1e-4 in fp32 on tiny random Llama and Gemma-3 (sliding-window) models.
+Boundary rule: sequences are always tokenised whole (``context + continuation``, see :mod:`iclkit.score.base`) and
+prefixes are shared as *token* prefixes, so a BPE merge across the demonstrations/query boundary only shortens what
+is shared; it never changes a token. The first call on a model compares this path with plain recomputation
+(``_verify``) and falls back to the slow exact path if an architecture ignores custom masks or position ids. Tests
+check fast = naive to 1e-4 in fp32 on tiny random Llama and sliding-window Gemma-3 models and on the real models.
 """
 
 from __future__ import annotations
@@ -196,6 +205,8 @@ class HFLM:
             for tree, off in zip(row.trees, row.offsets):
                 for node in tree.logit_nodes:
                     keep[r, off + node] = True
+        # Padding nodes see themselves, so no query row is fully masked (NaN or slow paths in some attention kernels).
+        ancestry |= torch.eye(width, dtype=torch.bool)
         mask = self._tree_masks(ancestry, real, pos, cache, n_shared)
         if cache is not None:
             cache = _fork(cache, n_rows)
