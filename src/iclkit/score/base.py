@@ -91,3 +91,22 @@ def encode_pair(encode: Callable[[str], list[int]], context: str, continuation: 
             f"(context ending {context[-60:]!r}); the prompt builder should have dropped demonstrations"
         )
     return whole, n_ctx
+
+
+class LocalTokenizer:
+    """Mixin for back-ends that tokenise locally: subclasses set ``_encode`` (text → ids as the model sees them),
+    ``_prefix_token`` and ``_max_length``, and get the shared span rule and token counting."""
+
+    _prefix_token: int
+    _max_length: int
+
+    def _encode(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._encode(text))
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], int]:
+        """Token ids of ``context + continuation`` and the index where the continuation starts."""
+        return encode_pair(self._encode, context, continuation, prefix_token=self._prefix_token,
+                           max_length=self._max_length)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from iclkit.errors import IclkitError
-from iclkit.score.base import GenRequest, cut_at_stop, encode_pair
+from iclkit.score.base import GenRequest, LocalTokenizer, cut_at_stop
 from iclkit.score.tree import Row, Seq, build_tree, common_prefix_len, pack_rows, shared_prefix
 from iclkit.types import LLRequest, LLResult
 
@@ -55,7 +55,7 @@ class _PrefixState:
     cache: object  # transformers Cache
 
 
-class HFLM:
+class HFLM(LocalTokenizer):
     """``LanguageModel`` over a transformers causal LM.
 
     Args:
@@ -83,6 +83,7 @@ class HFLM:
         self._decoder = getattr(model, model.base_model_prefix, model)
         self.tokens_run = 0  # tokens actually passed through the model (for benchmarks and tests)
         self.logits_run = 0  # positions that went through the LM head
+        self.all_logits = False  # benchmark ablation: run the LM head at every node, not only the scored ones
         self._layer_kinds = sorted(set(getattr(model.config, "layer_types", None) or ["full_attention"]))
         self._window = getattr(model.config, "sliding_window", None)
         self._verified = not verify
@@ -116,14 +117,6 @@ class HFLM:
     # ----------------------------------------------------------------------------------------------- tokenising
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=True)["input_ids"]
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._encode(text))
-
-    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], int]:
-        """Token ids of ``context + continuation`` and the index where the continuation starts."""
-        return encode_pair(self._encode, context, continuation, prefix_token=self._prefix_token,
-                           max_length=self._max_length)
 
     # ----------------------------------------------------------------------------------------------- scoring
     @torch.inference_mode()
@@ -205,6 +198,8 @@ class HFLM:
             for tree, off in zip(row.trees, row.offsets):
                 for node in tree.logit_nodes:
                     keep[r, off + node] = True
+        if self.all_logits:
+            keep = real.clone()
         # Padding nodes see themselves, so no query row is fully masked (NaN or slow paths in some attention kernels).
         ancestry |= torch.eye(width, dtype=torch.bool)
         mask = self._tree_masks(ancestry, real, pos, cache, n_shared)

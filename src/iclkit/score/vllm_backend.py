@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from iclkit.errors import IclkitError
-from iclkit.score.base import GenRequest, cut_at_stop, encode_pair
+from iclkit.score.base import GenRequest, LocalTokenizer, cut_at_stop
 from iclkit.types import LLRequest, LLResult
 
 DEFAULT_MAX_LENGTH = 2048
@@ -50,7 +50,7 @@ def result_from_prompt_logprobs(prompt_logprobs: Sequence[Mapping[int, Any] | No
     return LLResult(total, len(token_ids) - n_ctx, greedy)
 
 
-class VLLMLM:
+class VLLMLM(LocalTokenizer):
     """``LanguageModel`` over a ``vllm.LLM``.
 
     Args:
@@ -103,13 +103,6 @@ class VLLMLM:
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=True)["input_ids"]
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._encode(text))
-
-    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], int]:
-        return encode_pair(self._encode, context, continuation, prefix_token=self._prefix_token,
-                           max_length=self._max_length)
 
     def loglikelihood(self, requests: Sequence[LLRequest]) -> list[LLResult]:
         if not requests:

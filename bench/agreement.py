@@ -1,0 +1,119 @@
+"""Agreement of the llama.cpp back-end with the HF back-end on SST-2 validation (Direct scoring).
+
+Both back-ends read the same GGUF weights (HF dequantises them to fp32), so they differ only by llama.cpp's quantised
+arithmetic. For each model and setting (zero-shot; 8 fixed random demonstrations) this prints: n, prediction
+agreement, each back-end's accuracy, mean and max |Δ log-prob| over every (example, label) score, and each
+back-end's examples/s (prompt building and scoring; model loading excluded).
+
+    python bench/agreement.py                              # both models, all 872 examples, 0 and 8 shots
+    python bench/agreement.py --models smollm2-135m --limit 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from iclkit.config import RunConfig
+from iclkit.pipeline import RunResult, run
+
+BACKENDS = ("hf", "llamacpp")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    model: str
+    shots: int
+    n: int
+    agreement: float
+    accuracy: dict[str, float]
+    mean_delta: float
+    max_delta: float
+    examples_per_s: dict[str, float]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["smollm2-135m", "gemma3-270m"])
+    parser.add_argument("--shots", nargs="+", type=int, default=[0, 8])
+    parser.add_argument("--limit", type=int, default=None, help="a seeded slice of the 872 examples (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="demonstration seed")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for each back-end")
+    parser.add_argument("--out", default=None, help="where runs are written (default: a temporary folder)")
+    return parser.parse_args(argv)
+
+
+def load_backend(backend: str, model: str, threads: int):
+    """Load once per model, so every setting reuses it (and timings exclude loading)."""
+    if backend == "hf":
+        import torch
+
+        from iclkit.score.hf import HFLM
+
+        torch.set_num_threads(threads)
+        return HFLM.load(model)
+    from iclkit.score.llamacpp import LlamaCppLM
+
+    return LlamaCppLM.load(model, n_threads=threads)
+
+
+def run_setting(backend: str, lm, model: str, shots: int, args: argparse.Namespace, out: Path) -> RunResult:
+    config = RunConfig(
+        name=f"{model}-{backend}-{shots}shot", task="sst2", model=model, backend=backend,
+        backend_options={"n_threads": args.threads} if backend == "llamacpp" else {},
+        shots=shots, retriever="random" if shots else "zero", scorer="direct", seed=args.seed, limit=args.limit,
+        out=str(out / f"{model}-{backend}-{shots}shot"),
+    )
+    return run(config, lm=lm, log=lambda _: None)
+
+
+def compare(model: str, shots: int, results: dict[str, RunResult]) -> Comparison:
+    hf = {r.example_id: r for r in results["hf"].records}
+    cpp = {r.example_id: r for r in results["llamacpp"].records}
+    ids = sorted(hf.keys() & cpp.keys())
+    deltas = [abs(a - b) for i in ids for a, b in zip(hf[i].scores, cpp[i].scores)]
+    agree = sum(hf[i].prediction == cpp[i].prediction for i in ids)
+    return Comparison(
+        model=model, shots=shots, n=len(ids), agreement=agree / len(ids),
+        accuracy={b: sum(r.prediction == r.gold for r in results[b].records) / len(results[b].records)
+                  for b in BACKENDS},
+        mean_delta=sum(deltas) / len(deltas), max_delta=max(deltas),
+        examples_per_s={b: results[b].summary["timing"]["examples_per_s"] for b in BACKENDS},
+    )
+
+
+def format_table(rows: list[Comparison]) -> str:
+    header = ("| model | shots | n | agreement | acc hf | acc llama.cpp | mean abs Δlogprob | max abs Δlogprob "
+              "| ex/s hf | ex/s llama.cpp |")
+    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for c in rows:
+        lines.append(f"| {c.model} | {c.shots} | {c.n} | {100 * c.agreement:.1f}% | {c.accuracy['hf']:.3f} "
+                     f"| {c.accuracy['llamacpp']:.3f} | {c.mean_delta:.4f} | {c.max_delta:.4f} "
+                     f"| {c.examples_per_s['hf']:.1f} | {c.examples_per_s['llamacpp']:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="iclkit-agreement-") as tmp:
+        out = Path(args.out) if args.out else Path(tmp)
+        rows = []
+        for model in args.models:
+            results: dict[int, dict[str, RunResult]] = {s: {} for s in args.shots}
+            for backend in BACKENDS:  # one model in memory at a time
+                lm = load_backend(backend, model, args.threads)
+                for shots in args.shots:
+                    results[shots][backend] = run_setting(backend, lm, model, shots, args, out)
+                del lm
+            for shots in args.shots:
+                rows.append(compare(model, shots, results[shots]))
+                print(format_table(rows[-1:]).splitlines()[-1], flush=True)
+    print()
+    print(format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
