@@ -45,7 +45,7 @@ YAML
 for k in $shots; do
   start=$(date +%s.%N)
   "$LMEVAL" --model hf --model_args "pretrained=$folder,dtype=float32" --device cpu --include_path "$work" \
-      --tasks sst2_iclkit --num_fewshot "$k" --limit "$limit" --batch_size 16 2>&1 | grep -E "^\|sst2|acc " || true
+      --tasks sst2_iclkit --num_fewshot "$k" --limit "$limit" --batch_size 16 2>&1 | grep -E "^\|" || true
   end=$(date +%s.%N)
   python -c "print(f'lm-eval {\"$model\"} {$k}-shot: {$limit} examples in {$end - $start:.1f} s (incl. start-up) = {$limit / ($end - $start):.2f} ex/s')"
 done
