@@ -2,8 +2,9 @@
 
 Both back-ends read the same GGUF weights (HF dequantises them to fp32), so they differ only by llama.cpp's quantised
 arithmetic. For each model and setting (zero-shot; 8 fixed random demonstrations) this prints: n, prediction
-agreement, each back-end's accuracy, mean and max |Δ log-prob| over every (example, label) score, and each
-back-end's examples/s (prompt building and scoring; model loading excluded).
+agreement, each back-end's accuracy, mean and max |Δ log-prob| over every (example, label) score, the largest HF
+margin (best minus runner-up label score) among the examples whose prediction flips, and each back-end's
+examples/s (prompt building and scoring; model loading excluded; other work on the machine slows them).
 
     python bench/agreement.py                              # both models, all 872 examples, 0 and 8 shots
     python bench/agreement.py --models smollm2-135m --limit 100
@@ -31,6 +32,7 @@ class Comparison:
     accuracy: dict[str, float]
     mean_delta: float
     max_delta: float
+    max_flip_margin: float | None  # largest HF top-2 score margin among examples whose prediction flips
     examples_per_s: dict[str, float]
 
 
@@ -74,23 +76,31 @@ def compare(model: str, shots: int, results: dict[str, RunResult]) -> Comparison
     cpp = {r.example_id: r for r in results["llamacpp"].records}
     ids = sorted(hf.keys() & cpp.keys())
     deltas = [abs(a - b) for i in ids for a, b in zip(hf[i].scores, cpp[i].scores)]
-    agree = sum(hf[i].prediction == cpp[i].prediction for i in ids)
+    flips = [i for i in ids if hf[i].prediction != cpp[i].prediction]
     return Comparison(
-        model=model, shots=shots, n=len(ids), agreement=agree / len(ids),
+        model=model, shots=shots, n=len(ids), agreement=1 - len(flips) / len(ids),
         accuracy={b: sum(r.prediction == r.gold for r in results[b].records) / len(results[b].records)
                   for b in BACKENDS},
         mean_delta=sum(deltas) / len(deltas), max_delta=max(deltas),
+        max_flip_margin=max((top2_margin(hf[i].scores) for i in flips), default=None),
         examples_per_s={b: results[b].summary["timing"]["examples_per_s"] for b in BACKENDS},
     )
 
 
+def top2_margin(scores: tuple[float, ...]) -> float:
+    """How far the best label is ahead of the runner-up: a prediction can flip only when noise exceeds this."""
+    best, second = sorted(scores, reverse=True)[:2]
+    return best - second
+
+
 def format_table(rows: list[Comparison]) -> str:
     header = ("| model | shots | n | agreement | acc hf | acc llama.cpp | mean abs Δlogprob | max abs Δlogprob "
-              "| ex/s hf | ex/s llama.cpp |")
-    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| max HF margin of flips | ex/s hf | ex/s llama.cpp |")
+    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c in rows:
+        flip = "-" if c.max_flip_margin is None else f"{c.max_flip_margin:.4f}"
         lines.append(f"| {c.model} | {c.shots} | {c.n} | {100 * c.agreement:.1f}% | {c.accuracy['hf']:.3f} "
-                     f"| {c.accuracy['llamacpp']:.3f} | {c.mean_delta:.4f} | {c.max_delta:.4f} "
+                     f"| {c.accuracy['llamacpp']:.3f} | {c.mean_delta:.4f} | {c.max_delta:.4f} | {flip} "
                      f"| {c.examples_per_s['hf']:.1f} | {c.examples_per_s['llamacpp']:.1f} |")
     return "\n".join(lines)
 
