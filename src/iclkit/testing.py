@@ -117,3 +117,24 @@ def assert_lm_contract(lm, *, atol: float = 1e-4) -> None:
     # trailing context whitespace belongs to the continuation
     moved = lm.loglikelihood([LLRequest("Review: bad\nSentiment:", " Negative")])[0]
     assert abs(moved.logprob - grouped[2].logprob) <= atol
+
+
+def sst2_requests(lm, shots: int, select, seed: int = 0) -> list[LLRequest]:
+    """Direct-scoring requests for SST-2 validation queries ``select(evalset)`` with ``shots`` fixed random
+    demonstrations from the training pool (the integration tests' real-model prompts)."""
+    import random
+
+    from iclkit.data.loaders import load_split
+    from iclkit.data.tasks import load_task
+    from iclkit.prompt.render import PromptBuilder
+
+    task = load_task("sst2")
+    pool, evalset = load_split(task, "train"), load_split(task, "eval")
+    builder = PromptBuilder(task.template, task.labels, task.verbalizer, count_tokens=lm.count_tokens,
+                            max_tokens=lm.max_length)
+    demos = random.Random(seed).sample(pool, shots)
+    reqs = []
+    for q in select(evalset):
+        p = builder.build(q, demos)
+        reqs += [LLRequest(c, k, q.id) for c, k in zip(p.contexts, p.continuations)]
+    return reqs

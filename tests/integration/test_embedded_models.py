@@ -1,13 +1,11 @@
 """Integration tests on the real embedded models (converted from their GGUF on first use; minutes in all)."""
 
 import json
-import random
 
 import pytest
 
-from iclkit.data.loaders import load_split
 from iclkit.data.tasks import load_task
-from iclkit.prompt.render import PromptBuilder
+from iclkit.testing import sst2_requests
 from iclkit.types import LLRequest
 
 pytestmark = pytest.mark.integration
@@ -21,23 +19,10 @@ def lm(request):
     return HFLM.load(request.param)
 
 
-def _sst2_requests(lm, shots, n_queries, seed=0):
-    task = load_task("sst2")
-    pool, evalset = load_split(task, "train"), load_split(task, "eval")
-    builder = PromptBuilder(task.template, task.labels, task.verbalizer, count_tokens=lm.count_tokens,
-                            max_tokens=lm.max_length)
-    demos = random.Random(seed).sample(pool, shots)
-    reqs = []
-    for q in evalset[:n_queries]:
-        p = builder.build(q, demos)
-        reqs += [LLRequest(c, k, q.id) for c, k in zip(p.contexts, p.continuations)]
-    return reqs
-
-
 @pytest.mark.parametrize("shots", [0, 8, 32])
 def test_fast_path_equals_naive_recomputation(lm, shots):
     # 32 shots is ~1,000 tokens: past Gemma-3's 512-token sliding window, so the windowed cache path is covered.
-    reqs = _sst2_requests(lm, shots, n_queries=3)
+    reqs = sst2_requests(lm, shots, lambda ev: ev[:3])
     fast, naive = lm.loglikelihood(reqs), lm.naive_loglikelihood(reqs)
     assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, naive)) <= 1e-4
     for i in range(0, len(reqs), 2):

@@ -8,13 +8,10 @@ import random
 
 import pytest
 
-from iclkit.data.loaders import load_split
-from iclkit.data.tasks import load_task
 from iclkit.errors import IclkitError
-from iclkit.prompt.render import PromptBuilder
 from iclkit.score.base import GenRequest
 from iclkit.score.llamacpp import LlamaCppLM, gguf_path
-from iclkit.testing import assert_lm_contract
+from iclkit.testing import assert_lm_contract, sst2_requests
 from iclkit.types import LLRequest
 
 pytest.importorskip("llama_cpp")
@@ -35,19 +32,6 @@ F16_VS_HF_ATOL = 0.02
 @pytest.fixture(scope="module")
 def lm():
     return LlamaCppLM.load(MODEL, n_threads=2)
-
-
-def _sst2_requests(lm, shots, queries, seed=0):
-    task = load_task("sst2")
-    pool, evalset = load_split(task, "train"), load_split(task, "eval")
-    builder = PromptBuilder(task.template, task.labels, task.verbalizer, count_tokens=lm.count_tokens,
-                            max_tokens=lm.max_length)
-    demos = random.Random(seed).sample(pool, shots)
-    reqs = []
-    for q in queries(evalset):
-        p = builder.build(q, demos)
-        reqs += [LLRequest(c, k, q.id) for c, k in zip(p.contexts, p.continuations)]
-    return reqs
 
 
 # ------------------------------------------------------------------------------------------ without a model
@@ -143,7 +127,7 @@ def hf_and_requests(lm):
     from iclkit.score.hf import HFLM
 
     hf = HFLM.load(MODEL)
-    reqs = _sst2_requests(lm, 0, lambda ev: ev[:10]) + _sst2_requests(lm, 4, lambda ev: ev[10:20])
+    reqs = sst2_requests(lm, 0, lambda ev: ev[:10]) + sst2_requests(lm, 4, lambda ev: ev[10:20])
     return hf, reqs, hf.loglikelihood(reqs)
 
 

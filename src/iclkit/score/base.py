@@ -101,7 +101,12 @@ class LocalTokenizer:
     _max_length: int
 
     def _encode(self, text: str) -> list[int]:
-        raise NotImplementedError
+        """Default: a HuggingFace tokenizer in ``self.tokenizer`` (back-ends with their own tokenizer override)."""
+        return self.tokenizer(text, add_special_tokens=True)["input_ids"]
+
+    @property
+    def max_length(self) -> int:
+        return self._max_length
 
     def count_tokens(self, text: str) -> int:
         return len(self._encode(text))

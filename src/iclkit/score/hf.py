@@ -110,14 +110,6 @@ class HFLM(LocalTokenizer):
         lm.source_file = resolved.source_file
         return lm
 
-    @property
-    def max_length(self) -> int:
-        return self._max_length
-
-    # ----------------------------------------------------------------------------------------------- tokenising
-    def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=True)["input_ids"]
-
     # ----------------------------------------------------------------------------------------------- scoring
     @torch.inference_mode()
     def loglikelihood(self, requests: Sequence[LLRequest]) -> list[LLResult]:

@@ -198,10 +198,6 @@ class LlamaCppLM(LocalTokenizer):
         trained = self._lib.llama_model_n_ctx_train(self.llama.model) or n_ctx  # 0 when loaded vocab_only
         return int(requested or min(trained, DEFAULT_MAX_LENGTH, n_ctx))
 
-    @property
-    def max_length(self) -> int:
-        return self._max_length
-
     def close(self) -> None:
         """Free the llama.cpp model, context and batch now (the object is unusable afterwards)."""
         self._free_batch()

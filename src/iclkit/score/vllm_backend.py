@@ -97,13 +97,6 @@ class VLLMLM(LocalTokenizer):
         lm.source_file = resolved.source_file
         return lm
 
-    @property
-    def max_length(self) -> int:
-        return self._max_length
-
-    def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=True)["input_ids"]
-
     def loglikelihood(self, requests: Sequence[LLRequest]) -> list[LLResult]:
         if not requests:
             return []
