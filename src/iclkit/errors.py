@@ -12,6 +12,14 @@ class IclkitError(Exception):
     exit_code = 2
 
 
+class BackendError(IclkitError):
+    """The model back-end or the environment failed (a server outage, a crashed or missing native library, out of
+    memory), not the user's input. The CLI prints it as one line and exits with code 3, so scripts can tell
+    "fix your command" (2) from "try again / check the machine" (3)."""
+
+    exit_code = 3
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""`` when nothing is close."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
