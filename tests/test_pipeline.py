@@ -84,3 +84,41 @@ def test_a_run_that_failed_before_scoring_does_not_pin_its_config(data_file, tmp
         run(config(data_file, tmp_path, scorer="nope"), lm=DummyLM(), log=lambda s: None)
     result = run(config(data_file, tmp_path, limit=2), lm=DummyLM(), log=lambda s: None)
     assert result.summary["n"] == 2
+
+
+@pytest.mark.parametrize("retriever,options", [("bm25", {}), ("random", {"per_query": True})])
+def test_contextual_calibration_with_per_query_demos_survives_cache_eviction(data_file, tmp_path, retriever, options,
+                                                                             monkeypatch):
+    """More distinct demonstration prefixes than the prior cache holds, within one chunk and across chunks: the
+    cache used to be cleared while a chunk still needed its priors (KeyError after 512 TopK/BM25 queries)."""
+    from iclkit.pipeline import Runner
+
+    big = run(config(data_file, tmp_path / "big", calibration="contextual", retriever=retriever,
+                     retriever_options=options), lm=DummyLM(), log=lambda s: None)
+    monkeypatch.setattr(Runner, "prior_cache_size", 2)
+    small = run(config(data_file, tmp_path / "small", calibration="contextual", retriever=retriever,
+                       retriever_options=options), lm=DummyLM(), log=lambda s: None)
+    assert len({r.prompt.split("Label")[0] for r in small.records}) > 2  # really more prefixes than the cache
+    assert [r.calibrated_scores for r in small.records] == [r.calibrated_scores for r in big.records]
+
+
+@pytest.mark.parametrize("retriever", ["bm25", "random", "zero"])
+def test_zero_shots_gives_zero_demonstrations_in_the_prompt(data_file, tmp_path, retriever):
+    result = run(config(data_file, tmp_path, shots=0, retriever=retriever), lm=DummyLM(), log=lambda s: None)
+    assert all(r.demo_ids == () for r in result.records)
+    assert result.summary["demos"]["used_mean"] == 0
+
+
+def test_a_failure_before_the_first_prediction_leaves_no_run_directory(data_file, tmp_path):
+    out = tmp_path / "deep" / "run"
+    with pytest.raises(IclkitError, match="longer than the model"):
+        run(config(data_file, tmp_path, out=str(out)), lm=DummyLM(max_length=3), log=lambda s: None)
+    assert not (tmp_path / "deep").exists()
+
+
+def test_unknown_options_are_refused_before_anything_runs(data_file, tmp_path):
+    lm = DummyLM()
+    with pytest.raises(IclkitError, match="unknown option 'per_query'"):
+        run(config(data_file, tmp_path, retriever="topk", retriever_options={"per_query": True}), lm=lm,
+            log=lambda s: None)
+    assert lm.calls == [] and not (tmp_path / "run").exists()

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from iclkit.errors import IclkitError, did_you_mean
+from iclkit.errors import IclkitError, did_you_mean, yaml_problem
 
 DEFAULT_ORDERING = {"topk": "similarity", "bm25": "similarity"}
 
@@ -49,12 +49,10 @@ class RunConfig:
     out: str | None = None                  # run directory (predictions.jsonl, summary.json)
 
     def __post_init__(self) -> None:
-        if self.shots < 0:
-            raise IclkitError(f"shots must be >= 0, not {self.shots}")
-        if self.calibration not in ("none", "contextual"):
-            raise IclkitError(f"calibration must be 'none' or 'contextual', not {self.calibration!r}")
-        if self.limit is not None and self.limit <= 0:
-            raise IclkitError(f"limit must be positive, not {self.limit}")
+        check_field_types(self)
+        if self.calibration not in CALIBRATIONS:
+            raise IclkitError(f"key 'calibration': must be one of {', '.join(CALIBRATIONS)}, not {self.calibration!r}"
+                              f"{did_you_mean(self.calibration, CALIBRATIONS)}")
         if self.retriever == "zero" and self.shots:
             object.__setattr__(self, "shots", 0)
 
@@ -72,6 +70,36 @@ class RunConfig:
         return out
 
 
+CALIBRATIONS = ("none", "contextual")
+# The type and smallest value of every field that is not a plain string; checked when a config is built, so a YAML
+# typo (`shots: eight`, `seed: 1.5`) stops at load time naming the key instead of deep inside a run.
+_INT_FIELDS = {"shots": 0, "seed": 0, "batch_size": 1, "limit": 1, "eval_seed": 0, "max_length": 1}
+_OPTIONAL = {"data_file", "eval_file", "ordering", "instruction", "limit", "eval_seed", "max_length", "device", "out"}
+_MAPPING_FIELDS = ("backend_options", "retriever_options", "scorer_options")
+
+
+def check_field_types(config: RunConfig) -> None:
+    """Raise naming the key when a field has the wrong type or is out of range (bools are not integers here)."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if value is None and f.name in _OPTIONAL:
+            continue
+        if f.name in _INT_FIELDS:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise IclkitError(f"key '{f.name}': expected an integer, got {value!r}")
+            if value < _INT_FIELDS[f.name]:
+                raise IclkitError(f"key '{f.name}': must be >= {_INT_FIELDS[f.name]}, not {value}")
+        elif f.name in _MAPPING_FIELDS:
+            if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+                raise IclkitError(f"key '{f.name}': expected a mapping of option names to values, got {value!r}")
+        elif f.name == "text_fields":
+            if not isinstance(value, tuple) or not value or not all(isinstance(v, str) and v for v in value):
+                raise IclkitError(f"key 'text_fields': expected a non-empty list of field names, got {value!r}")
+        elif not isinstance(value, str) or (not value and f.name not in ("instruction",)):
+            raise IclkitError(f"key '{f.name}': expected a{' non-empty' if value == '' else ''} string, "
+                              f"got {value!r}")
+
+
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
 # Keys that do not change any prediction: a run may be resumed with different values.
 NON_RESULT_KEYS = ("name", "limit", "out", "batch_size", "device")
@@ -81,20 +109,18 @@ def run_config(values: Mapping[str, Any], *, where: str = "config") -> RunConfig
     """Build a RunConfig from a mapping, naming the offending key on error."""
     for key in values:
         if key not in FIELD_NAMES:
-            raise IclkitError(f"{where}: unknown key '{key}'{did_you_mean(key, FIELD_NAMES)}")
+            raise IclkitError(f"{where}: unknown key '{key}'{did_you_mean(str(key), FIELD_NAMES)}")
     values = dict(values)
     if isinstance(values.get("text_fields"), str):
         values["text_fields"] = tuple(s.strip() for s in values["text_fields"].split(","))
-    elif values.get("text_fields") is not None:
+    elif isinstance(values.get("text_fields"), list):
         values["text_fields"] = tuple(values["text_fields"])
-    for key in ("retriever_options", "scorer_options", "backend_options"):
+    for key in _MAPPING_FIELDS:
         if values.get(key) is None:
             values.pop(key, None)
-        elif not isinstance(values[key], Mapping):
-            raise IclkitError(f"{where}: '{key}' must be a mapping, not {values[key]!r}")
     try:
         return RunConfig(**values)
-    except TypeError as exc:
+    except IclkitError as exc:  # __post_init__ does not know which file or flag the values came from
         raise IclkitError(f"{where}: {exc}") from None
 
 
@@ -132,13 +158,21 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> tuple[st
     path = Path(path)
     if not path.exists():
         raise IclkitError(f"{path}: no such config file")
+    if path.is_dir():
+        raise IclkitError(f"{path}: is a directory, not a config file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise IclkitError(f"{path}: invalid YAML: {exc}") from None
+        raise IclkitError(f"{path}: invalid YAML{yaml_problem(exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise IclkitError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
+    except OSError as exc:
+        raise IclkitError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not isinstance(data, dict):
         raise IclkitError(f"{path}: expected a mapping at the top level")
     variants_raw = data.pop("variants", None) or [{}]
+    if not isinstance(variants_raw, list):
+        raise IclkitError(f"{path}: 'variants' must be a list of mappings, got {variants_raw!r}")
     base = apply_overrides(data, overrides)
     name = str(base.get("name") or path.stem)
     variants = []
@@ -153,5 +187,15 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> tuple[st
         if base.get("out") and len(variants_raw) > 1:
             merged["out"] = str(Path(base["out"]) / vname)
         config = run_config(merged, where=f"{path} variants[{i}]" if len(variants_raw) > 1 else str(path))
-        variants.append(Variant(config, tuple(int(s) for s in seeds) if seeds else (config.seed,)))
+        variants.append(Variant(config, _seeds(seeds, f"{path} variants[{i}]") if seeds else (config.seed,)))
     return name, variants
+
+
+def _seeds(value: Any, where: str) -> tuple[int, ...]:
+    """A variant's ``seeds``: a non-empty list of distinct non-negative integers."""
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                              for v in value):
+        raise IclkitError(f"{where}: 'seeds' must be a list of non-negative integers, got {value!r}")
+    if len(set(value)) != len(value):
+        raise IclkitError(f"{where}: 'seeds' repeats a seed: {value!r}")
+    return tuple(value)

@@ -29,3 +29,11 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 def unknown_name(kind: str, name: str, choices: Iterable[str]) -> IclkitError:
     choices = sorted(choices)
     return IclkitError(f"unknown {kind} '{name}'{did_you_mean(name, choices)}; known: {', '.join(choices)}")
+
+
+def yaml_problem(exc: Exception) -> str:
+    """A PyYAML error's multi-line message as one line: where, then what."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{where}: {problem}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,30 @@ def resolve_task(config: RunConfig) -> TaskSpec:
     return task
 
 
+def check_config(config: RunConfig, *, model: bool = True) -> None:
+    """Check every component name and option of ``config`` without loading data or a model.
+
+    Called before anything is created on disk, so a typo never costs a model load or leaves a run directory.
+    """
+    from iclkit.registry import check_options
+    from iclkit.retrieve.base import RETRIEVERS
+    from iclkit.score.backends import check_backend_options
+    from iclkit.score.models import check_model_name
+    from iclkit.score.scorers import SCORERS
+
+    if model and config.backend in ("hf", "llamacpp"):  # a server's or vLLM's model name is checked by them
+        check_model_name(config.model)
+    check_options(f"retriever '{config.retriever}' (retriever_options)", RETRIEVERS.get(config.retriever).__init__,
+                  config.retriever_options, exclude=("seed",),
+                  hint=" (per_query applies to random and balanced only)"
+                  if "per_query" in config.retriever_options else "")
+    ORDERINGS.get(config.resolved_ordering)
+    check_options(f"scorer '{config.scorer}' (scorer_options)", SCORERS.get(config.scorer).__init__,
+                  config.scorer_options)
+    build_scorer(config.scorer, **config.scorer_options)  # cheap; checks option values (a normalization name)
+    check_backend_options(config.backend, config.backend_options)
+
+
 def load_lm(config: RunConfig) -> LanguageModel:
     from iclkit.score.backends import load_backend
 
@@ -65,6 +90,8 @@ def load_lm(config: RunConfig) -> LanguageModel:
 
 class Runner:
     """Per-run state: the built stages and the calibration priors already computed."""
+
+    prior_cache_size = 512
 
     def __init__(self, config: RunConfig, task: TaskSpec, lm: LanguageModel, pool: Sequence[Example], *,
                  pool_is_eval: bool = False) -> None:
@@ -77,14 +104,16 @@ class Runner:
         self.retriever = build_retriever(config.retriever, seed=config.seed, **config.retriever_options)
         self.retriever.fit(pool)
         self.order = ORDERINGS.get(config.resolved_ordering)
-        self.priors: dict[str, Any] = {}
+        self.priors: OrderedDict[str, Any] = OrderedDict()  # contextual priors by prompt prefix, oldest first
         # "" cannot stand as the scored input of a channel template
         cf = [s for s in task.content_free if s or not self.scorer.channel]
         self.content_free = [content_free_query(task.input_fields, s, example_id=f"cf{i}") for i, s in enumerate(cf)]
 
     def prompt(self, query: Example) -> Prompt:
         k = self.config.shots
-        selected = self.retriever.select(query, k + 1 if self.pool_is_eval and k else k)
+        if k == 0:
+            return self.builder.build(query, [])
+        selected = self.retriever.select(query, k + 1 if self.pool_is_eval else k)
         if self.pool_is_eval:  # the query must never be its own demonstration
             selected = [d for d in selected if d.example.id != query.id][:k]
         demos = self.order(selected, query, self.config.seed)
@@ -95,16 +124,23 @@ class Runner:
         requests: list[LLRequest] = []
         spans: list[tuple[Prompt, int, int]] = []
         pending: dict[str, list[tuple[Prompt, int, int]]] = {}
+        priors: dict[str, Any] = {}  # this chunk's priors: the bounded cache may evict them meanwhile
         for q, p in zip(queries, prompts):
             spans.append(self._add(requests, p, q.id))
-            if self.config.calibration == "contextual" and p.prefix not in self.priors and p.prefix not in pending:
+            if self.config.calibration != "contextual" or p.prefix in priors or p.prefix in pending:
+                continue
+            if p.prefix in self.priors:
+                self.priors.move_to_end(p.prefix)
+                priors[p.prefix] = self.priors[p.prefix]
+            else:
                 pending[p.prefix] = [self._add(requests, self.builder.with_prefix(p, cf), q.id)
                                      for cf in self.content_free]
         results = self.lm.loglikelihood(requests)
         for prefix, cf_spans in pending.items():
-            self._remember_prior(prefix, contextual_prior([self.scorer.reduce(p, results[a:b])
-                                                           for p, a, b in cf_spans]))
-        return [self._record(q, p, self.scorer.reduce(p, results[a:b])) for q, (p, a, b) in zip(queries, spans)]
+            priors[prefix] = contextual_prior([self.scorer.reduce(p, results[a:b]) for p, a, b in cf_spans])
+            self._remember_prior(prefix, priors[prefix])
+        return [self._record(q, p, self.scorer.reduce(p, results[a:b]), priors.get(p.prefix))
+                for q, (p, a, b) in zip(queries, spans)]
 
     def _add(self, requests: list[LLRequest], prompt: Prompt, group: str) -> tuple[Prompt, int, int]:
         start = len(requests)
@@ -112,14 +148,16 @@ class Runner:
         return prompt, start, len(requests)
 
     def _remember_prior(self, prefix: str, prior) -> None:
-        if len(self.priors) > 512:  # per-query demonstrations: priors are not reused, keep memory bounded
-            self.priors.clear()
+        """Keep the most recently used priors: fixed demonstrations reuse one for the whole run, while per-query
+        demonstrations (TopK, BM25) rarely repeat a prefix, so an unbounded cache would only grow."""
         self.priors[prefix] = prior
+        while len(self.priors) > self.prior_cache_size:
+            self.priors.popitem(last=False)
 
-    def _record(self, query: Example, prompt: Prompt, scores: tuple[float, ...]) -> PredictionRecord:
+    def _record(self, query: Example, prompt: Prompt, scores: tuple[float, ...], prior) -> PredictionRecord:
         cal_scores = cal_pred = None
         if self.config.calibration == "contextual":
-            cal_scores = calibrate(scores, self.priors[prompt.prefix])
+            cal_scores = calibrate(scores, prior)
             cal_pred = best_label(prompt.labels, cal_scores)
         return PredictionRecord(
             example_id=query.id, demo_ids=prompt.demo_ids, n_demos_requested=prompt.n_demos_requested,
@@ -129,23 +167,42 @@ class Runner:
 
 def run(config: RunConfig, *, lm: LanguageModel | None = None,
         on_progress: Callable[[int, int], None] | None = None, log: Callable[[str], None] = print) -> RunResult:
-    """Evaluate ``config``; resumes from ``predictions.jsonl`` if the run directory already has one."""
+    """Evaluate ``config``; resumes from ``predictions.jsonl`` if the run directory already has one.
+
+    Everything that can be checked without a model (names, options, the task and its data) is checked before the
+    run directory is created; if the run then fails before its first prediction, the directory is removed again.
+    """
     started = time.perf_counter()
-    run_dir = Path(config.out) if config.out else default_run_dir(config)
-    predictions = run_dir / "predictions.jsonl"
-    if not predictions.exists() or predictions.stat().st_size == 0:
-        (run_dir / "config.json").unlink(missing_ok=True)  # nothing computed yet: a corrected command may start over
-    RunDir(run_dir).check_config(config.to_dict(), ignore=NON_RESULT_KEYS)
+    check_config(config, model=lm is None)
+    run_dir = RunDir(Path(config.out) if config.out else default_run_dir(config))
     task = resolve_task(config)
     pool = load_split(task, "train")
     full_eval = load_split(task, "eval")
     eval_set = subsample(full_eval, config.limit, config.eval_seed)
-    log(f"{task.name}: {len(eval_set)} of {len(full_eval)} evaluation examples"
-        f"{_slice_note(config)}; pool of {len(pool)}")
-    with PredictionWriter(run_dir) as writer:
+    log(f"{task.name}: {len(eval_set)} of {len(full_eval)} evaluation examples{_slice_note(config)}; "
+        f"pool of {len(pool)}")
+    created = run_dir.create()
+    try:
+        records, lm, n_scored = _predict(config, task, pool, eval_set, run_dir, lm, on_progress, log)
+    except BaseException:
+        run_dir.discard(created)
+        raise
+    summary = _summary(config, task, lm, records, time.perf_counter() - started, n_scored)
+    write_summary(run_dir.path, summary)
+    return RunResult(config, run_dir.path, summary, records, lm)
+
+
+def _predict(config: RunConfig, task: TaskSpec, pool: Sequence[Example], eval_set: Sequence[Example],
+             run_dir: RunDir, lm: LanguageModel | None, on_progress: Callable[[int, int], None] | None,
+             log: Callable[[str], None]) -> tuple[list[PredictionRecord], LanguageModel | None, int]:
+    """Score the examples of ``eval_set`` not yet in ``predictions.jsonl``; return all its records."""
+    if not run_dir.has_results():
+        run_dir.config_path.unlink(missing_ok=True)  # nothing computed yet: a corrected command may start over
+    run_dir.check_config(config.to_dict(), ignore=NON_RESULT_KEYS)
+    with PredictionWriter(run_dir.path) as writer:
         todo = [e for e in eval_set if e.id not in writer.done_ids]
         if len(todo) < len(eval_set):
-            log(f"resuming: {len(eval_set) - len(todo)} examples already in {run_dir / 'predictions.jsonl'}")
+            log(f"resuming: {len(eval_set) - len(todo)} examples already in {writer.path}")
         if todo:
             if lm is None:
                 log(f"loading {config.model} (the first use of an embedded model converts its GGUF: up to a minute)")
@@ -159,10 +216,7 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
                 if on_progress:
                     on_progress(min(start + CHUNK, len(todo)), len(todo))
         wanted = {e.id for e in eval_set}
-        records = [r for r in writer.records if r.example_id in wanted]
-    summary = _summary(config, task, lm, records, time.perf_counter() - started, len(todo))
-    write_summary(run_dir, summary)
-    return RunResult(config, run_dir, summary, records, lm)
+        return [r for r in writer.records if r.example_id in wanted], lm, len(todo)
 
 
 def _summary(config: RunConfig, task: TaskSpec, lm: LanguageModel | None, records: Sequence[PredictionRecord],

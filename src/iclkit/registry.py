@@ -8,10 +8,11 @@ or sentence-transformers until that component is actually used. Third-party pack
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+import inspect
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any, Generic, TypeVar
 
-from iclkit.errors import IclkitError, unknown_name
+from iclkit.errors import IclkitError, did_you_mean, unknown_name
 
 T = TypeVar("T")
 _PLUGINS_LOADED = False
@@ -75,3 +76,32 @@ def _load_plugins() -> None:
 
     for entry in entry_points(group="iclkit.plugins"):
         entry.load()()
+
+
+def keyword_options(fn: Callable[..., Any], *, exclude: Collection[str] = ()) -> tuple[list[str], bool]:
+    """The keyword options ``fn`` accepts (minus ``exclude``), and whether it also takes ``**kwargs``."""
+    names, open_ended = [], False
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            open_ended = True
+        elif p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            if p.name not in exclude and p.name not in ("self", "cls"):
+                names.append(p.name)
+    return names, open_ended
+
+
+def check_options(what: str, fn: Callable[..., Any], options: Mapping[str, Any], *,
+                  exclude: Collection[str] = (), hint: str = "") -> None:
+    """Refuse options that ``fn`` does not take, with a did-you-mean, instead of ignoring them.
+
+    ``exclude`` names parameters the caller fills itself (a seed, the model name), which users must not pass.
+    A function with ``**kwargs`` cannot be checked here; its owner checks what it forwards.
+    """
+    names, open_ended = keyword_options(fn, exclude=exclude)
+    if open_ended:
+        return
+    for key in options:
+        if key not in names:
+            known = ", ".join(sorted(names)) or "none"
+            raise IclkitError(f"{what}: unknown option '{key}'{did_you_mean(str(key), names)}; "
+                              f"its options: {known}{hint}")

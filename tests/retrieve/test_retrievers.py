@@ -86,3 +86,22 @@ def test_unknown_retriever_suggests_a_name():
 def test_empty_pool_is_an_error():
     with pytest.raises(IclkitError, match="empty"):
         build_retriever("random").fit([])
+
+
+@pytest.mark.parametrize("name,options", [("zero", {}), ("random", {}), ("random", {"per_query": True}),
+                                          ("balanced", {}), ("bm25", {}), ("topk", {"embedder": "hashing-64"})])
+def test_zero_shots_means_no_demonstrations_for_every_retriever(name, options):
+    r = build_retriever(name, **options)
+    r.fit(POOL)
+    assert r.select(Q, 0) == []  # BM25 used to return the whole pool: its loop only stopped at len == k
+
+
+@pytest.mark.parametrize("name", ["zero", "random", "balanced", "bm25", "topk"])
+def test_retrievers_refuse_unknown_options(name):
+    from iclkit.registry import check_options
+
+    cls = RETRIEVERS.get(name)
+    with pytest.raises(IclkitError, match="unknown option 'per_qery'"):
+        check_options(name, cls.__init__, {"per_qery": True}, exclude=("seed",))
+    with pytest.raises(TypeError):  # no retriever swallows keywords any more
+        cls(per_qery=True)

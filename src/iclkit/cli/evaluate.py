@@ -72,8 +72,10 @@ def _config_from_flags(args: argparse.Namespace):
 def cmd_eval(args: argparse.Namespace) -> int:
     from iclkit.config import Variant
 
+    from iclkit.pipeline import check_config
+
     config = _config_from_flags(args)
-    _check_names(config)
+    check_config(config)
     _run_variants(config.name, [Variant(config, (config.seed,))], out=None)
     return 0
 
@@ -82,8 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from iclkit.config import load_experiment
 
     name, variants = load_experiment(args.config, args.overrides)
-    for v in variants:
-        _check_names(v.config)
+    _check_variants(args.config, variants)
     base_out = variants[0].config.out
     out = Path(base_out).parent if (base_out and len(variants) > 1) else None
     _run_variants(name, variants, out=out)
@@ -92,30 +93,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from iclkit.config import load_experiment
-    from iclkit.pipeline import resolve_task
 
     name, variants = load_experiment(args.config, args.overrides)
-    for v in variants:
-        _check_names(v.config)
-        resolve_task(v.config)
+    _check_variants(args.config, variants)
     print(f"{args.config}: OK ({len(variants)} run(s) in experiment '{name}')")
     return 0
 
 
-def _check_names(config) -> None:
-    """Fail before any loading on a misspelt component name."""
-    from iclkit.retrieve.base import RETRIEVERS
-    from iclkit.retrieve.order import ORDERINGS
-    from iclkit.score.backends import BACKENDS
-    from iclkit.score.models import check_model_name
-    from iclkit.score.scorers import SCORERS
+def _check_variants(path: str, variants) -> None:
+    """Check every variant's names, options and task before the first one runs: a typo in the last variant must
+    not surface an hour into the experiment. Errors name the config file (and the variant)."""
+    from iclkit.errors import IclkitError
+    from iclkit.pipeline import check_config, resolve_task
 
-    BACKENDS.get(config.backend)
-    if config.backend in ("hf", "llamacpp"):  # a server's or vLLM's model name is checked by them
-        check_model_name(config.model)
-    RETRIEVERS.get(config.retriever)
-    ORDERINGS.get(config.resolved_ordering)
-    SCORERS.get(config.scorer)
+    for i, v in enumerate(variants):
+        try:
+            check_config(v.config)
+            resolve_task(v.config)
+        except IclkitError as exc:
+            where = f"{path} variants[{i}]" if len(variants) > 1 else path
+            raise IclkitError(f"{where}: {exc}") from None
 
 
 def _run_variants(name: str, variants, *, out: Path | None) -> None:

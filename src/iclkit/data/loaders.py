@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -84,6 +85,7 @@ def read_file(path: Path, kind: str = "jsonl") -> Table:
         raise IclkitError(f"{path}: is a directory, not a data file")
     if _is_blank(path):
         raise IclkitError(f"{path}: no rows")
+    _check_utf8(path)
     fmt = file_format(path, kind)
     options: dict[str, Any] = {"delimiter": "\t"} if ".tsv" in [s.lower() for s in path.suffixes] else {}
     import datasets
@@ -160,7 +162,7 @@ def _field_value(table: Mapping[str, Sequence[Any]], name: str, i: int, where: s
     value = None if column is None else column[i]
     if is_missing(value):
         raise IclkitError(f"{where}: missing field '{name}' (row has: {_present(table, i)})")
-    return cell_text(value)
+    return cell_text(_scalar_cell(value, f"{where}: field '{name}'"))
 
 
 def _label_value(column: Sequence[Any] | None, i: int, where: str, task: TaskSpec,
@@ -169,7 +171,7 @@ def _label_value(column: Sequence[Any] | None, i: int, where: str, task: TaskSpe
     raw = None if column is None else column[i]
     if is_missing(raw):
         raise IclkitError(f"{where}: missing label field '{source.label_field}' (row has: {_present(table, i)})")
-    text = cell_text(raw)
+    text = cell_text(_scalar_cell(raw, f"{where}: label field '{source.label_field}'"))
     label = source.label_map.get(text)
     if label is None and class_names is not None and isinstance(raw, int) and 0 <= raw < len(class_names):
         label = class_names[raw]
@@ -188,6 +190,15 @@ def _id_value(column: Sequence[Any] | None, i: int, where: str, id_field: str | 
     if is_missing(value):
         raise IclkitError(f"{where}: missing id field '{id_field}'")
     return cell_text(value)
+
+
+def _scalar_cell(value: Any, where: str) -> Any:
+    """Refuse lists and objects: ``str()`` would turn ``["positive"]`` into a new label "['positive']"."""
+    if isinstance(value, (list, tuple, dict)):
+        kind = "an object" if isinstance(value, dict) else "a list"
+        raise IclkitError(f"{where} is {kind} ({json.dumps(value, ensure_ascii=False)[:60]}); "
+                          f"expected text or a number")
+    return value
 
 
 def cell_text(value: Any) -> str:
@@ -214,6 +225,20 @@ def _is_blank(path: Path) -> bool:
     except (OSError, EOFError) as exc:
         raise IclkitError(f"{path}: cannot read: {exc}") from exc
     return True
+
+
+def _check_utf8(path: Path) -> None:
+    """Name the first line that is not UTF-8: pyarrow would otherwise fail later without saying where."""
+    try:
+        with _open_text(path) as fh:
+            for lineno, raw in enumerate(fh, 1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise IclkitError(f"{path} line {lineno}: not UTF-8 text (byte 0x{raw[err.start]:02x} at "
+                                      f"column {err.start + 1}); save the file as UTF-8") from None
+    except (OSError, EOFError) as exc:
+        raise IclkitError(f"{path}: cannot read: {exc}") from exc
 
 
 def _read_error(path: Path, fmt: str, exc: BaseException) -> IclkitError:
@@ -277,9 +302,13 @@ def _quiet_progress() -> Iterator[None]:
 
     was_enabled = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
+    logger = logging.getLogger("datasets")  # it logs each unreadable file itself; our error says it once
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
+        logger.setLevel(level)
         if was_enabled:
             datasets.enable_progress_bars()
 

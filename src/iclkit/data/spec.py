@@ -64,6 +64,14 @@ class TemplateSpec:
                         f"{where}.{part_name}: unknown placeholder '{{{name}}}'{did_you_mean(name, allowed)}; "
                         f"allowed: {', '.join(sorted(allowed))}"
                     )
+        used = set(placeholders(self.input, where=f"{where}.input")) | set(
+            placeholders(self.answer, where=f"{where}.answer"))
+        if not used & set(fields):
+            raise IclkitError(f"{where}: neither input nor answer uses an input field, so the prompt would never "
+                              f"show the example; add one of {', '.join('{' + f + '}' for f in fields)}")
+        if LABEL_PLACEHOLDER not in used:
+            raise IclkitError(f"{where}: neither input nor answer uses '{{label}}', so every label would get the "
+                              f"same score; put it in the answer (' {{label}}')")
         if self.instruction:
             placeholders(self.instruction, where=f"{where}.instruction")
         if self.input.endswith(" ") and self.answer.startswith(" "):

@@ -17,7 +17,7 @@ import yaml
 
 from iclkit.data import loaders
 from iclkit.data.spec import SourceSpec, TaskSpec, TemplateSpec
-from iclkit.errors import IclkitError, did_you_mean, unknown_name
+from iclkit.errors import IclkitError, did_you_mean, unknown_name, yaml_problem
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 REQUIRED_KEYS = ("name", "input_fields", "labels", "verbalizer", "template", "source")
@@ -138,7 +138,9 @@ def _read_yaml(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise IclkitError(f"{path}: not valid YAML: {exc}") from exc
+        raise IclkitError(f"{path}: not valid YAML{yaml_problem(exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise IclkitError(f"{path}: not UTF-8 text (byte {exc.start}); save the task file as UTF-8") from None
     except OSError as exc:
         raise IclkitError(f"{path}: cannot read: {exc}") from exc
     if raw is None:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import warnings
 from collections.abc import Iterable, Mapping
 from importlib import metadata
@@ -151,6 +152,32 @@ class RunDir:
     @property
     def config_path(self) -> Path:
         return self.path / CONFIG
+
+    def create(self) -> Path | None:
+        """Create the directory (and missing parents); return the topmost folder this call created, if any.
+
+        Fails with one line naming the path when it is a file or cannot be created or written, before any work.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise IclkitError(f"{self.path}: exists and is not a directory; choose another run directory (--out)")
+        created = next((p for p in reversed((self.path, *self.path.parents)) if not p.exists()), None)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IclkitError(f"{self.path}: cannot create the run directory ({exc.strerror or exc})") from None
+        if not os.access(self.path, os.W_OK | os.X_OK):
+            raise IclkitError(f"{self.path}: the run directory is not writable")
+        return created
+
+    def has_results(self) -> bool:
+        predictions = self.path / PREDICTIONS
+        return predictions.exists() and predictions.stat().st_size > 0
+
+    def discard(self, created: Path | None) -> None:
+        """Remove what :meth:`create` made if no prediction was written, so that a run that failed before its
+        first result leaves nothing a later run or report could mistake for a real (empty) run."""
+        if created is not None and not self.has_results():
+            shutil.rmtree(created, ignore_errors=True)
 
     def check_config(self, config: Mapping[str, Any], ignore: Iterable[str] = ()) -> None:
         """Store ``config`` on first use; afterwards raise if any key outside ``ignore`` differs from the stored one.

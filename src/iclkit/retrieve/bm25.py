@@ -18,7 +18,7 @@ from iclkit.types import Demo, Example
 class BM25Demos:
     """Top-k pool examples by BM25 score of the query's input text; exact duplicates of the query are skipped."""
 
-    def __init__(self, *, k1: float = 1.5, b: float = 0.75, skip_duplicates: bool = True, **_: object) -> None:
+    def __init__(self, *, k1: float = 1.5, b: float = 0.75, skip_duplicates: bool = True, seed: int = 0) -> None:
         self.k1, self.b = k1, b
         self.skip_duplicates = skip_duplicates
 
@@ -42,6 +42,8 @@ class BM25Demos:
         return self._index.get_scores(known)
 
     def select(self, query: Example, k: int) -> list[Demo]:
+        if k <= 0:  # the loop below only stops once it has k, which never happens for k = 0
+            return []
         scores = self.scores(query)
         ranked = np.argsort(-scores, kind="stable")  # ties: lower pool index first
         text = input_text(query)

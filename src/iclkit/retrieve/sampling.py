@@ -14,7 +14,7 @@ from iclkit.types import Demo, Example
 class ZeroShot:
     """No demonstrations."""
 
-    def __init__(self, **_: object) -> None:
+    def __init__(self, *, seed: int = 0) -> None:  # the seed is accepted like every retriever's, and unused
         pass
 
     def fit(self, pool: Sequence[Example]) -> None:
@@ -32,7 +32,7 @@ class RandomDemos:
     seeded by (seed, query id) so results do not depend on evaluation order.
     """
 
-    def __init__(self, *, seed: int = 0, per_query: bool = False, **_: object) -> None:
+    def __init__(self, *, seed: int = 0, per_query: bool = False) -> None:
         self.seed = seed
         self.per_query = per_query
         self.pool: list[Example] = []
@@ -45,6 +45,8 @@ class RandomDemos:
         self._fixed = {}
 
     def select(self, query: Example, k: int) -> list[Demo]:
+        if k <= 0:
+            return []
         if self.per_query:
             return self._draw(query_rng(self.seed, query), k)
         if k not in self._fixed:

@@ -24,7 +24,7 @@ class TopKDemos:
     """
 
     def __init__(self, *, embedder: str | Embedder = DEFAULT_EMBEDDER, skip_duplicates: bool = True,
-                 **_: object) -> None:
+                 seed: int = 0) -> None:  # deterministic: the seed every retriever receives is unused
         self.embedder = get_embedder(embedder) if isinstance(embedder, str) else embedder
         self.skip_duplicates = skip_duplicates
 
@@ -38,6 +38,8 @@ class TopKDemos:
         return self.matrix @ self.embedder.encode([input_text(query)])[0]
 
     def select(self, query: Example, k: int) -> list[Demo]:
+        if k <= 0:
+            return []
         sims = self.similarities(query)
         take = min(len(sims), k + 8)  # a few spare in case duplicates are skipped
         top = np.argpartition(-sims, take - 1)[:take]

@@ -22,6 +22,31 @@ BACKENDS.register("openai", "iclkit.score.openai_api:OpenAICompletionsLM")
 BACKENDS.register("vllm", "iclkit.score.vllm_backend:VLLMLM")
 
 
+# Filled by the pipeline for every back-end; users set them with their own config keys, not backend_options.
+COMMON_ARGUMENTS = ("model", "name", "device", "max_length", "batch_size")
+
+
+def check_backend_options(name: str, options: Mapping[str, Any]) -> None:
+    """Refuse ``backend_options`` the back-end does not take, before anything is loaded.
+
+    A back-end whose ``load`` forwards ``**kwargs`` to a third-party constructor checks them itself through an
+    optional ``check_extra_options(options)`` classmethod (llama.cpp); vLLM's own constructor names a bad one.
+    """
+    from iclkit.registry import check_options, keyword_options
+
+    cls = BACKENDS.get(name)
+    where = f"backend '{name}' (backend_options)"
+    for key in options:
+        if key in COMMON_ARGUMENTS:
+            raise IclkitError(f"{where}: '{key}' is a run setting; set the config key '{key}' (--{key.replace('_', '-')})"
+                              if key != "name" else f"{where}: 'name' is the config key 'model'")
+    check_options(where, cls.load, options, exclude=COMMON_ARGUMENTS)
+    known, open_ended = keyword_options(cls.load, exclude=COMMON_ARGUMENTS)
+    extra = {k: v for k, v in options.items() if k not in known}
+    if open_ended and extra and hasattr(cls, "check_extra_options"):
+        cls.check_extra_options(extra)
+
+
 def load_backend(name: str, model: str, *, device: str | None = None, max_length: int | None = None,
                  batch_size: int = 32, options: Mapping[str, Any] | None = None) -> LanguageModel:
     """Load ``model`` with back-end ``name``, naming the back-end when an option is not understood."""

@@ -92,7 +92,8 @@ class HFLM(LocalTokenizer):
         self._prefix_token = bos if bos is not None else tokenizer.eos_token_id
 
     @classmethod
-    def load(cls, name: str, *, device: str | None = None, max_length: int | None = None, **kwargs) -> HFLM:
+    def load(cls, name: str, *, device: str | None = None, max_length: int | None = None, batch_size: int = 32,
+             reuse_prefix: bool = True, verify: bool = True) -> HFLM:
         """Load a model by short name, hub id or local path (fp32 on CPU, the checkpoint's dtype on GPU)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -106,7 +107,8 @@ class HFLM(LocalTokenizer):
             model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=dtype).to(device)
         except OSError as exc:
             raise IclkitError(f"cannot load model '{name}' from {resolved.path}: {exc}") from exc
-        lm = cls(model, tokenizer, name=name, max_length=max_length, **kwargs)
+        lm = cls(model, tokenizer, name=name, max_length=max_length, batch_size=batch_size,
+                 reuse_prefix=reuse_prefix, verify=verify)
         lm.source_file = resolved.source_file
         return lm
 

@@ -190,6 +190,11 @@ class LlamaCppLM(LocalTokenizer):
         lm.source_file = path
         return lm
 
+    @classmethod
+    def check_extra_options(cls, options: dict[str, Any]) -> None:
+        """Options that ``load`` forwards to ``llama_cpp.Llama`` (checked without loading a model)."""
+        _check_llama_options(_import_llama_cpp().Llama, dict(options))
+
     def _resolve_max_length(self, requested: int | None) -> int:
         n_ctx = self.llama.n_ctx()
         if requested is not None and requested > n_ctx:
