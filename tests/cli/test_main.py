@@ -42,3 +42,39 @@ def test_bad_config_key_is_named(tmp_path, capsys):
     assert main(["validate", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "unknown key 'shot'" in err and "did you mean 'shots'" in err
+
+
+def _crash_with(monkeypatch, exc):
+    import iclkit.cli.evaluate as evaluate
+
+    def boom(args):
+        raise exc
+    monkeypatch.setattr(evaluate, "cmd_eval", boom)
+
+
+def test_a_bug_prints_one_line_and_logs_the_traceback(monkeypatch, tmp_path, capsys):
+    import pytest
+
+    monkeypatch.setenv("ICLKIT_CACHE", str(tmp_path))
+    _crash_with(monkeypatch, RuntimeError("kaboom\nsecond line"))
+    assert main(["eval"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "internal error: RuntimeError: kaboom" in err[0] and "Traceback" not in err[0]
+    logs = list((tmp_path / "logs").glob("error-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in err[0]
+    assert "Traceback" in logs[0].read_text() and "kaboom" in logs[0].read_text()
+    with pytest.raises(RuntimeError, match="kaboom"):  # --debug shows the real traceback
+        main(["--debug", "eval"])
+
+
+def test_backend_and_environment_failures_exit_3(monkeypatch, tmp_path, capsys):
+    from iclkit.errors import BackendError
+
+    monkeypatch.setenv("ICLKIT_CACHE", str(tmp_path))
+    _crash_with(monkeypatch, BackendError("server at http://127.0.0.1:9/v1 unreachable after 5 retries"))
+    assert main(["eval"]) == 3
+    assert "unreachable" in capsys.readouterr().err
+    _crash_with(monkeypatch, OSError(28, "No space left on device", "/data/run/predictions.jsonl"))
+    assert main(["eval"]) == 3
+    err = capsys.readouterr().err
+    assert "/data/run/predictions.jsonl" in err and "No space left" in err and len(err.strip().splitlines()) == 1
