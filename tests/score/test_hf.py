@@ -185,3 +185,36 @@ def test_prefix_boundary_is_found_in_tokens_not_text():
         len(shared)]
     fast, naive = lm.loglikelihood(reqs), lm.naive_loglikelihood(reqs)
     assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, naive)) <= 1e-4
+
+
+# ----------------------------------------------------------------------------------------------- loading errors
+@pytest.fixture
+def saved_tiny_model(tmp_path):
+    from iclkit.testing import tiny_llama, tiny_tokenizer
+
+    folder = tmp_path / "tiny"
+    tiny_llama().save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    return folder
+
+
+def test_truncated_weights_are_a_backend_error(saved_tiny_model):
+    from iclkit.errors import BackendError
+    from iclkit.score.hf import HFLM
+
+    weights = saved_tiny_model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # an interrupted copy
+    with pytest.raises(BackendError, match="cannot read the weights .*truncated or corrupt") as info:
+        HFLM.load(str(saved_tiny_model), device="cpu")
+    assert info.value.exit_code == 3
+
+
+def test_missing_weights_or_path_stay_user_errors(saved_tiny_model, tmp_path):
+    from iclkit.errors import BackendError, IclkitError
+    from iclkit.score.hf import HFLM
+
+    (saved_tiny_model / "model.safetensors").unlink()
+    for path in (saved_tiny_model, tmp_path / "nowhere"):
+        with pytest.raises(IclkitError) as info:
+            HFLM.load(str(path), device="cpu")
+        assert not isinstance(info.value, BackendError) and info.value.exit_code == 2

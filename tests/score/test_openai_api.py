@@ -127,6 +127,42 @@ def hf():
     return HFLM.load(MODEL)
 
 
+# ----------------------------------------------------------------------------------------------- the launcher
+def test_launcher_loads_without_repacked_weights_and_resolves_embedded_names(monkeypatch):
+    # The server's models must load with use_extra_bufts=False: llama.cpp's repacked (AMX/AVX-512) CPU weights
+    # crash Llama.eval on some CPUs. llama-cpp-python's own loader keeps llama.cpp's default (on).
+    from llama_cpp.server.model import LlamaProxy
+    from llama_cpp.server.settings import ModelSettings
+
+    from iclkit.score import llama_server
+    from iclkit.score.models import EMBEDDED
+
+    monkeypatch.setattr(LlamaProxy, "load_llama_from_model_settings",
+                        LlamaProxy.__dict__["load_llama_from_model_settings"])  # restored after the test
+    gguf = str(EMBEDDED[MODEL].locate_gguf())
+    plain = LlamaProxy.load_llama_from_model_settings(ModelSettings(model=gguf, vocab_only=True, verbose=False))
+    assert plain.model_params.use_extra_bufts is True
+    plain.close()
+    llama_server.install()
+    llama_server.install()  # idempotent: wrapped once
+    llama = LlamaProxy.load_llama_from_model_settings(ModelSettings(model=MODEL, vocab_only=True, verbose=False))
+    assert llama.model_params.use_extra_bufts is False
+    assert llama.model_path == gguf
+    llama.close()
+
+
+def test_launcher_unknown_model_is_one_line_exit_2(capsys, monkeypatch):
+    from llama_cpp.server.model import LlamaProxy
+
+    from iclkit.score import llama_server
+
+    monkeypatch.setattr(LlamaProxy, "load_llama_from_model_settings",
+                        LlamaProxy.__dict__["load_llama_from_model_settings"])
+    assert llama_server.main(["--model", "smollm2-135"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "did you mean 'smollm2-135m'" in err
+
+
 # ----------------------------------------------------------------------------------------------- fault proxy
 class FaultProxy:
     """An HTTP proxy on loopback: answers the first requests from ``faults`` (status, headers, JSON body), forwards
@@ -234,6 +270,20 @@ def _sst2_zero_shot(count_tokens, n_queries: int) -> list[LLRequest]:
 
 
 # ----------------------------------------------------------------------------------------------- against the server
+@pytest.mark.integration
+def test_launcher_server_answers_echo_with_prompt_logprobs(server):
+    # The request that crashed llama_cpp.server on an AMX CPU (its first evaluation, with repacked weights).
+    payload = {"model": MODEL, "prompt": "Review: a delight\nSentiment:", "echo": True, "logprobs": 1,
+               "max_tokens": 1, "temperature": 0}
+    req = urllib.request.Request(f"{server}/completions", data=json.dumps(payload).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        reply = json.load(resp)
+    assert reply["model"] == MODEL  # the embedded name is the alias
+    logprobs = reply["choices"][0]["logprobs"]["token_logprobs"]
+    assert len(logprobs) >= 6 and all(lp <= 0 for lp in logprobs[1:] if lp is not None)
+
+
 @pytest.mark.integration
 def test_contract(lm):
     assert_lm_contract(lm)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from iclkit.errors import IclkitError
+from iclkit.errors import BackendError, IclkitError
 from iclkit.score.base import GenRequest, LocalTokenizer, cut_at_stop
 from iclkit.score.tree import Row, Seq, build_tree, common_prefix_len, pack_rows, shared_prefix
 from iclkit.types import LLRequest, LLResult
@@ -104,8 +104,11 @@ class HFLM(LocalTokenizer):
         try:
             tokenizer = AutoTokenizer.from_pretrained(resolved.path)
             model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=dtype).to(device)
-        except OSError as exc:
-            raise IclkitError(f"cannot load model '{name}' from {resolved.path}: {exc}") from exc
+        except Exception as exc:
+            error = _load_error(name, resolved.path, device, exc)
+            if error is None:
+                raise
+            raise error from exc
         lm = cls(model, tokenizer, name=name, max_length=max_length, **kwargs)
         lm.source_file = resolved.source_file
         return lm
@@ -324,6 +327,25 @@ class HFLM(LocalTokenizer):
                              bool((lp.argmax(-1) == targets).all().item()))
                 )
         return results
+
+
+def _load_error(name: str, path: str, device: str, exc: Exception) -> IclkitError | None:
+    """Whose fault a failed load is. Missing files, a folder that is not a model, a bad hub id (``OSError``) or a
+    config transformers cannot read (``ValueError``): the user's (exit 2). Weights that exist but cannot be read
+    (truncated or corrupt) or do not fit in memory: the environment's (``BackendError``, exit 3). Anything else is
+    a bug and keeps its traceback."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return BackendError(f"out of memory loading model '{name}' from {path} on {device}: {exc}")
+    if isinstance(exc, (SafetensorError, pickle.UnpicklingError, EOFError, RuntimeError)):
+        return BackendError(f"cannot read the weights of model '{name}' from {path} (a truncated or corrupt "
+                            f"file?): {type(exc).__name__}: {exc}")
+    if isinstance(exc, (OSError, ValueError)):
+        return IclkitError(f"cannot load model '{name}' from {path}: {exc}")
+    return None
 
 
 def _fork(cache, rows: int):

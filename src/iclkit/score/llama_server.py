@@ -60,6 +60,7 @@ def install() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``llama_cpp.server``'s command line (it reads ``sys.argv``) with :func:`install` in effect."""
+    saved_argv = sys.argv
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     try:
@@ -70,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IclkitError as exc:
         print(f"iclkit.score.llama_server: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        sys.argv = saved_argv
     return 0
 
 
