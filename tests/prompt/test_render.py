@@ -50,6 +50,21 @@ def test_demonstrations_dropped_from_far_end_when_too_long():
     assert p.contexts[0].endswith("Sentence: short\nLabel:")  # query intact
 
 
+def test_budget_uses_the_label_longest_in_tokens_not_in_characters():
+    # "Positive" is the longer word, but this tokenizer splits "Neg" into one token per character, so the
+    # negative candidate is the longest in tokens: the budget must hold for it.
+    def count(text: str) -> int:
+        return sum(3 if word == "Neg" else 1 for word in text.replace("\n", " ").split())
+
+    verbalizer = {"negative": "Neg", "positive": "Positive"}
+    builder = PromptBuilder(TEMPLATE, LABELS, verbalizer, count_tokens=count, max_tokens=18)
+    demos = [ex(i, "word " * 3, "positive") for i in range(6)]  # each demo is 6 tokens
+    p = builder.build(ex(99, "short"), demos)
+    assert max(count(c + k) for c, k in zip(p.contexts, p.continuations)) + 1 <= 18
+    # 2 demos: 12 + 3 (query) + 3 ("Neg") + 1 = 19 tokens, too many (with " Positive" it would be 17)
+    assert p.n_demos_used == 1
+
+
 def test_query_longer_than_budget_is_an_error():
     builder = PromptBuilder(TEMPLATE, LABELS, VERB, count_tokens=lambda s: len(s.split()), max_tokens=4)
     with pytest.raises(IclkitError, match="never truncated"):

@@ -185,3 +185,113 @@ def test_prefix_boundary_is_found_in_tokens_not_text():
         len(shared)]
     fast, naive = lm.loglikelihood(reqs), lm.naive_loglikelihood(reqs)
     assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, naive)) <= 1e-4
+
+
+# ----------------------------------------------------------------------------------------------- loading errors
+@pytest.fixture
+def saved_tiny_model(tmp_path):
+    from iclkit.testing import tiny_llama, tiny_tokenizer
+
+    folder = tmp_path / "tiny"
+    tiny_llama().save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    return folder
+
+
+def test_truncated_weights_are_a_backend_error(saved_tiny_model):
+    from iclkit.errors import BackendError
+    from iclkit.score.hf import HFLM
+
+    weights = saved_tiny_model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # an interrupted copy
+    with pytest.raises(BackendError, match="cannot read the weights .*truncated or corrupt") as info:
+        HFLM.load(str(saved_tiny_model), device="cpu")
+    assert info.value.exit_code == 3
+
+
+def test_missing_weights_or_path_stay_user_errors(saved_tiny_model, tmp_path):
+    from iclkit.errors import BackendError, IclkitError
+    from iclkit.score.hf import HFLM
+
+    (saved_tiny_model / "model.safetensors").unlink()
+    for path in (saved_tiny_model, tmp_path / "nowhere"):
+        with pytest.raises(IclkitError) as info:
+            HFLM.load(str(path), device="cpu")
+        assert not isinstance(info.value, BackendError) and info.value.exit_code == 2
+
+
+# ----------------------------------------------------------------------------------------------- PMI and the cache
+def _pmi_chunk(queries) -> list[LLRequest]:
+    from iclkit.score.scorers import PPLScorer
+    from iclkit.types import Prompt
+
+    scorer, reqs = PPLScorer(normalization="pmi"), []
+    for q in queries:
+        ctx = DEMOS * 2 + f"Sentence: query {q} is {'good' if q % 2 else 'awful'}\nLabel:"
+        prompt = Prompt(labels=("pos", "neg"), contexts=(ctx, ctx), continuations=(" Positive", " Negative truly"),
+                        demo_ids=("a", "b"), n_demos_requested=2, prefix=DEMOS * 2)
+        reqs += scorer.requests(prompt, q)
+    return reqs
+
+
+@pytest.mark.parametrize("kind", ["llama", "gemma3"])
+def test_pmi_requests_keep_the_demonstrations_cache(kind):
+    # PMI adds log P(answer | "") requests: with them in the call no token is common to all requests. The
+    # demonstrations must still run once per run, not once per query.
+    from iclkit.score.tree import Seq, minimum_tokens
+
+    chunks = [_pmi_chunk(range(4)), _pmi_chunk(range(4, 8))]
+    with_pmi, without_pmi = tiny_hflm(kind, verify=False), tiny_hflm(kind, verify=False)
+    for chunk in chunks:
+        fast = with_pmi.loglikelihood(chunk)
+        assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, with_pmi.naive_loglikelihood(chunk))) <= 1e-4
+        without_pmi.loglikelihood([r for r in chunk if r.context])
+    pmi = [r for r in chunks[0] if not r.context]
+    pmi_trie = minimum_tokens([Seq(i, tuple(t), n) for i, (t, n) in
+                               enumerate(with_pmi.encode_pair(r.context, r.continuation) for r in pmi)])
+    naive_tokens = sum(len(with_pmi.encode_pair(r.context, r.continuation)[0]) for c in chunks for r in c)
+    # the domain-conditional requests add only their own small trie per call
+    assert with_pmi.tokens_run - naive_tokens == without_pmi.tokens_run + len(chunks) * pmi_trie
+
+
+# ----------------------------------------------------------------------------------------------- the self-check
+def test_self_check_fits_a_request_that_fills_the_context():
+    lm = tiny_hflm("llama", max_length=64)
+    label = " Neutral truly"
+    n_words = 1
+    while lm.count_tokens("Sentence:" + " good" * (n_words + 1) + label) <= 64:
+        n_words += 1  # the longest request that still fits: the prompt builder's budget at its limit
+    req = LLRequest("Sentence:" + " good" * n_words, label)
+    tokens, n_ctx = lm.encode_pair(req.context, req.continuation)
+    assert len(tokens) >= 63 and len(tokens) - n_ctx >= 2  # the old probe (continuation twice) did not fit
+    (fast,) = lm.loglikelihood([req])
+    (naive,) = lm.naive_loglikelihood([req])
+    assert not lm._fallback_naive and abs(fast.logprob - naive.logprob) <= 1e-4
+
+
+def test_self_check_tolerance_scales_with_the_dtype():
+    from iclkit.score.hf import verify_tolerance
+
+    assert verify_tolerance(torch.float32) == 1e-3
+    assert verify_tolerance(torch.float16) == pytest.approx(16 * 2**-10)
+    assert verify_tolerance(torch.bfloat16) == pytest.approx(16 * 2**-7)
+
+
+def test_self_check_in_bf16_keeps_the_fast_path_and_still_catches_a_broken_model():
+    # bf16's rounding makes fast and naive differ by ~2e-3 here: a fixed 1e-3 bound sent every bf16 run to the
+    # slow path. A model that ignores the tree mask and position ids is off by ~0.25 and must still be caught.
+    import warnings
+
+    from iclkit.score.hf import HFLM
+    from iclkit.testing import tiny_gemma3, tiny_tokenizer
+
+    model = tiny_gemma3().to(torch.bfloat16)
+    request = [_requests(n_queries=2)[5]]  # one whose probe rounds differently by more than 1e-3 in bf16
+    lm = HFLM(model, tiny_tokenizer())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lm.loglikelihood(request)
+    assert not lm._fallback_naive
+    broken = HFLM(_IgnoresPositions(model), tiny_tokenizer())
+    with pytest.warns(UserWarning, match="falling back"):
+        broken.loglikelihood(request)

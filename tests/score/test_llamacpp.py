@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from iclkit.errors import IclkitError
+from iclkit.errors import BackendError, IclkitError
 from iclkit.score.base import GenRequest
 from iclkit.score.llamacpp import LlamaCppLM, gguf_path
 from iclkit.testing import assert_lm_contract, sst2_requests
@@ -43,6 +43,25 @@ def test_missing_gguf_file_is_a_clear_error(tmp_path):
 def test_unknown_model_name_is_a_clear_error():
     with pytest.raises(IclkitError, match="unknown model 'smollm2-13m'.*did you mean 'smollm2-135m'"):
         LlamaCppLM.load("smollm2-13m")
+
+
+def test_a_file_that_is_not_gguf_is_a_user_error(tmp_path):
+    path = tmp_path / "model.gguf"
+    path.write_text("not a model")
+    with pytest.raises(IclkitError, match="is not a GGUF file") as info:
+        LlamaCppLM.load(str(path))
+    assert not isinstance(info.value, BackendError)
+
+
+def test_a_truncated_gguf_file_is_a_backend_error(tmp_path):
+    from iclkit.score.models import EMBEDDED
+
+    path = tmp_path / "truncated.gguf"
+    with EMBEDDED[MODEL].locate_gguf().open("rb") as fh:
+        path.write_bytes(fh.read(1 << 20))  # an interrupted download: the header is fine, the tensors are missing
+    with pytest.raises(BackendError, match="llama.cpp cannot load .*truncated or corrupt") as info:
+        LlamaCppLM.load(str(path))
+    assert info.value.exit_code == 3
 
 
 def test_unknown_llama_option_is_named():

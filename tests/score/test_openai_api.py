@@ -27,15 +27,10 @@ import pytest
 
 pytest.importorskip("llama_cpp.server")
 
-from iclkit.errors import IclkitError
+from iclkit.errors import BackendError, IclkitError
 from iclkit.score.base import GenRequest
-from iclkit.score.openai_api import (
-    OpenAICompletionsLM,
-    _Prompt,
-    continuation_start,
-    result_from_choice,
-    retry_after_seconds,
-)
+from iclkit.score.openai_api import OpenAICompletionsLM
+from iclkit.score.openai_replies import PromptText, continuation_start, result_from_choice, retry_after_seconds
 from iclkit.testing import assert_lm_contract
 from iclkit.types import LLRequest
 
@@ -60,11 +55,10 @@ def _free_port() -> int:
 
 
 def _server_command(port: int, *, logits_all: bool) -> list[str]:
-    from iclkit.score.models import EMBEDDED
-
+    # iclkit's launcher: llama_cpp.server with llama.cpp's repacked CPU weights off (they crash on some AMX CPUs)
+    # and the embedded name resolved to its GGUF file (and used as the model's alias)
     return [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(EMBEDDED[MODEL].locate_gguf()), "--model_alias", MODEL,
+        sys.executable, "-m", "iclkit.score.llama_server", "--model", MODEL,
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
         # one thread: ggml's worker threads spin while waiting for each other, which on a busy 2-core machine made
         # a 2-token decode take seconds instead of milliseconds
@@ -77,7 +71,7 @@ def _server_command(port: int, *, logits_all: bool) -> list[str]:
 
 @contextmanager
 def _llama_server(tmp_path, *, logits_all: bool = True):
-    """Start ``python -m llama_cpp.server`` on a free port; yield its ``/v1`` URL; stop it afterwards."""
+    """Start ``python -m iclkit.score.llama_server`` on a free port; yield its ``/v1`` URL; stop it afterwards."""
     port = _free_port()
     log_path = tmp_path / f"llama-server-{port}.log"
     with log_path.open("wb") as log:
@@ -131,6 +125,42 @@ def hf():
     from iclkit.score.hf import HFLM
 
     return HFLM.load(MODEL)
+
+
+# ----------------------------------------------------------------------------------------------- the launcher
+def test_launcher_loads_without_repacked_weights_and_resolves_embedded_names(monkeypatch):
+    # The server's models must load with use_extra_bufts=False: llama.cpp's repacked (AMX/AVX-512) CPU weights
+    # crash Llama.eval on some CPUs. llama-cpp-python's own loader keeps llama.cpp's default (on).
+    from llama_cpp.server.model import LlamaProxy
+    from llama_cpp.server.settings import ModelSettings
+
+    from iclkit.score import llama_server
+    from iclkit.score.models import EMBEDDED
+
+    monkeypatch.setattr(LlamaProxy, "load_llama_from_model_settings",
+                        LlamaProxy.__dict__["load_llama_from_model_settings"])  # restored after the test
+    gguf = str(EMBEDDED[MODEL].locate_gguf())
+    plain = LlamaProxy.load_llama_from_model_settings(ModelSettings(model=gguf, vocab_only=True, verbose=False))
+    assert plain.model_params.use_extra_bufts is True
+    plain.close()
+    llama_server.install()
+    llama_server.install()  # idempotent: wrapped once
+    llama = LlamaProxy.load_llama_from_model_settings(ModelSettings(model=MODEL, vocab_only=True, verbose=False))
+    assert llama.model_params.use_extra_bufts is False
+    assert llama.model_path == gguf
+    llama.close()
+
+
+def test_launcher_unknown_model_is_one_line_exit_2(capsys, monkeypatch):
+    from llama_cpp.server.model import LlamaProxy
+
+    from iclkit.score import llama_server
+
+    monkeypatch.setattr(LlamaProxy, "load_llama_from_model_settings",
+                        LlamaProxy.__dict__["load_llama_from_model_settings"])
+    assert llama_server.main(["--model", "smollm2-135"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "did you mean 'smollm2-135m'" in err
 
 
 # ----------------------------------------------------------------------------------------------- fault proxy
@@ -241,6 +271,20 @@ def _sst2_zero_shot(count_tokens, n_queries: int) -> list[LLRequest]:
 
 # ----------------------------------------------------------------------------------------------- against the server
 @pytest.mark.integration
+def test_launcher_server_answers_echo_with_prompt_logprobs(server):
+    # The request that crashed llama_cpp.server on an AMX CPU (its first evaluation, with repacked weights).
+    payload = {"model": MODEL, "prompt": "Review: a delight\nSentiment:", "echo": True, "logprobs": 1,
+               "max_tokens": 1, "temperature": 0}
+    req = urllib.request.Request(f"{server}/completions", data=json.dumps(payload).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        reply = json.load(resp)
+    assert reply["model"] == MODEL  # the embedded name is the alias
+    logprobs = reply["choices"][0]["logprobs"]["token_logprobs"]
+    assert len(logprobs) >= 6 and all(lp <= 0 for lp in logprobs[1:] if lp is not None)
+
+
+@pytest.mark.integration
 def test_contract(lm):
     assert_lm_contract(lm)
 
@@ -343,12 +387,71 @@ def test_client_errors_fail_at_once_with_the_servers_message(server):
         assert proxy.requests == 2
 
 
-@pytest.mark.integration
-def test_unreachable_server_is_a_clear_error():
+# ----------------------------------------------------------------------------------------------- whose fault
+# An outage is the server's or the network's (BackendError, exit 3); a refused request is the user's (exit 2).
+# No model needed: the fault proxy answers every request itself, or nothing listens at all.
+NO_UPSTREAM = "http://127.0.0.1:9/v1"
+
+
+def _score_once(lm: OpenAICompletionsLM) -> None:
+    lm.loglikelihood([LLRequest("Review: fine\nSentiment:", " Positive")])
+
+
+def test_unreachable_server_is_a_backend_error():
     lm = _fast_retries(OpenAICompletionsLM(MODEL, base_url=f"http://127.0.0.1:{_free_port()}/v1", max_length=2048,
                                            max_retries=1))
-    with pytest.raises(IclkitError, match=r"no answer after 2 attempts \(ConnectError"):
-        lm.loglikelihood([LLRequest("Review: fine\nSentiment:", " Positive")])
+    with pytest.raises(BackendError, match=r"no answer after 2 attempts \(ConnectError") as info:
+        _score_once(lm)
+    assert info.value.exit_code == 3
+
+
+def test_timeout_is_a_backend_error():
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        lm = OpenAICompletionsLM(MODEL, base_url=f"http://127.0.0.1:{silent.getsockname()[1]}/v1", max_length=2048,
+                                 max_retries=0, timeout=0.2)
+        with pytest.raises(BackendError, match="no answer after 1 attempts .*Timeout"):
+            _score_once(lm)
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_server_errors_after_the_last_retry_are_backend_errors(status):
+    with FaultProxy(NO_UPSTREAM) as proxy:
+        proxy.faults = [(status, {"Retry-After": "0"}, _error("overloaded"))] * 2
+        lm = _fast_retries(OpenAICompletionsLM(MODEL, base_url=proxy.url, max_length=2048, max_retries=1))
+        with pytest.raises(BackendError, match=f"HTTP {status} after 2 attempts: overloaded") as info:
+            _score_once(lm)
+    assert info.value.exit_code == 3 and proxy.requests == 2
+
+
+def test_a_malformed_reply_is_a_backend_error():
+    with FaultProxy(NO_UPSTREAM) as proxy:
+        proxy.faults = [(200, {}, ["not", "an", "object"])]
+        lm = OpenAICompletionsLM(MODEL, base_url=proxy.url, max_length=2048)
+        with pytest.raises(BackendError, match="expected a JSON object"):
+            _score_once(lm)
+
+
+def test_a_refused_request_stays_a_user_error():
+    with FaultProxy(NO_UPSTREAM) as proxy:
+        proxy.faults = [(400, {}, _error("invalid model name"))]
+        lm = OpenAICompletionsLM(MODEL, base_url=proxy.url, max_length=2048)
+        with pytest.raises(IclkitError, match="HTTP 400: invalid model name") as info:
+            _score_once(lm)
+    assert not isinstance(info.value, BackendError) and info.value.exit_code == 2
+
+
+def test_cli_exits_3_with_one_line_when_the_server_is_down(capsys, tmp_path):
+    from iclkit.cli.main import main
+
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    code = main(["eval", "--task", "sst2", "--backend", "openai", "--model", MODEL, "--limit", "2",
+                 "--out", str(tmp_path / "run"), "--set", f"backend_options.base_url={url}",
+                 "backend_options.max_retries=0"])
+    err = capsys.readouterr().err.strip()
+    assert code == 3
+    assert len(err.splitlines()) == 1 and url in err and "no answer" in err
 
 
 # ----------------------------------------------------------------------------------------------- reply parsing
@@ -360,7 +463,7 @@ def _choice(tokens, offsets, logprobs, text, tops=None):
 
 def test_vllm_shaped_reply_with_echoed_bos_and_eos():
     # vLLM counts the BOS's text in text_offset and echoes a generated "</s>" that is not in the text.
-    prompt = _Prompt("Label:", " Positive")
+    prompt = PromptText("Label:", " Positive")
     choice = _choice(["<s>", "Label", ":", " Pos", "itive", "</s>"], [0, 3, 8, 9, 13, 18],
                      [None, -5.0, -1.0, -2.0, -0.5, -0.1], "Label: Positive")
     res = result_from_choice(choice, prompt, where="test")
@@ -368,7 +471,7 @@ def test_vllm_shaped_reply_with_echoed_bos_and_eos():
 
 
 def test_generated_token_is_dropped_and_straddling_token_counts_as_continuation():
-    prompt = _Prompt("foo", "bar baz")  # the server merged "o" + "bar" into one token
+    prompt = PromptText("foo", "bar baz")  # the server merged "o" + "bar" into one token
     choice = _choice(["fo", "obar", " baz", "\n"], [0, 2, 6, 10], [None, -1.0, -2.0, -0.3], "foobar baz\n",
                      tops=[None, {"obar": -1.0}, {" qux": -0.5, " baz": -2.0}, {"\n": -0.3}])
     res = result_from_choice(choice, prompt, where="test")
@@ -384,9 +487,9 @@ def test_missing_prompt_logprobs_are_a_clear_error():
     choice = {"text": "Label: Positive", "logprobs": {"tokens": [" Positive"], "text_offset": [6],
                                                       "token_logprobs": [-1.0], "top_logprobs": None}}
     with pytest.raises(IclkitError, match="no prompt log-probabilities"):
-        result_from_choice({"text": "Label: Positive", "logprobs": None}, _Prompt("Label:", " Positive"), where="x")
+        result_from_choice({"text": "Label: Positive", "logprobs": None}, PromptText("Label:", " Positive"), where="x")
     with pytest.raises(IclkitError, match="did not echo the prompt"):
-        result_from_choice(dict(choice, text=" Positive"), _Prompt("Label:", " Positive"), where="x")
+        result_from_choice(dict(choice, text=" Positive"), PromptText("Label:", " Positive"), where="x")
 
 
 def test_retry_after_header_forms():

@@ -1,6 +1,14 @@
 import pytest
 
-from iclkit.score.tree import Seq, build_tree, minimum_tokens, pack_rows, shared_prefix
+from iclkit.score.tree import (
+    Seq,
+    build_tree,
+    minimum_tokens,
+    pack_rows,
+    shared_prefix,
+    split_by_prefix,
+    verify_probe,
+)
 
 
 def test_candidates_share_their_common_tokens_and_branch_after():
@@ -40,3 +48,51 @@ def test_pack_rows_fills_rows_up_to_the_budget_and_keeps_every_tree():
 def test_minimum_tokens_counts_each_distinct_prefix_once():
     seqs = [Seq(0, (1, 2, 3, 4), 3), Seq(1, (1, 2, 3, 5), 3), Seq(2, (1, 2, 7, 8), 2)]
     assert minimum_tokens(seqs) == 4  # 1, 2, 3 and 7
+
+
+DEMO_TOKENS = tuple(range(100, 120))  # 20 tokens of fixed demonstrations
+
+
+def _pmi_call(n_queries: int) -> tuple[list[Seq], list[object]]:
+    """Per query: two labels after the demonstrations, and PMI's two labels after an empty context (BOS 1)."""
+    seqs, keys = [], []
+    for q in range(n_queries):
+        ctx = (1, *DEMO_TOKENS, 50 + q)
+        for label in (7, 8):
+            seqs.append(Seq(len(seqs), (*ctx, label), len(ctx)))
+            keys.append(q)
+    for q in range(n_queries):
+        for label in (7, 8):
+            seqs.append(Seq(len(seqs), (1, label), 1))
+            keys.append(("pmi", ""))
+    return seqs, keys
+
+
+def test_split_by_prefix_keeps_the_demonstrations_shared_despite_pmi_requests():
+    seqs, keys = _pmi_call(4)
+    assert shared_prefix(seqs) == ()  # all together: nothing is shared, demonstrations would run per query
+    main, rest = split_by_prefix(seqs, keys, min_shared=16)
+    assert [s.index for s in main] == list(range(8)) and [s.index for s in rest] == list(range(8, 16))
+    assert shared_prefix(main) == (1, *DEMO_TOKENS)
+
+
+def test_split_by_prefix_leaves_calls_alone_when_nothing_dominates():
+    seqs, keys = _pmi_call(4)
+    main, rest = split_by_prefix(seqs[:8], keys[:8], min_shared=16)  # already sharing: nothing to split
+    assert len(main) == 8 and rest == []
+    # per-query demonstrations (as TopK): no long prefix is shared by half of the groups
+    per_query = [Seq(i, (1, *[200 + i // 2] * 20, 7 + i % 2), 21) for i in range(8)]
+    main, rest = split_by_prefix(per_query, [i // 2 for i in range(8)], min_shared=16)
+    assert len(main) == 8 and rest == []
+
+
+def test_verify_probe_fits_max_length_and_branches_after_the_context():
+    seq = Seq(0, tuple(range(1, 31)), 27)  # 27 context tokens, 3 continuation tokens: 30, fitted to 30
+    a, b = verify_probe(seq, max_length=30, vocab_size=1000)
+    assert len(a.tokens) <= 30 and len(b.tokens) <= 30
+    assert a.n_ctx == b.n_ctx and a.tokens[: a.n_ctx] == b.tokens[: b.n_ctx]
+    assert a.tokens[0] == 1  # the first (BOS) token is kept
+    assert a.tokens[a.n_ctx] != b.tokens[b.n_ctx]  # they branch right after the context
+    assert len(a.tokens) - a.n_ctx >= 2 and len(b.tokens) - b.n_ctx >= 2
+    long_continuation = Seq(0, tuple(range(1, 31)), 2)
+    assert all(len(p.tokens) <= 30 for p in verify_probe(long_continuation, max_length=30, vocab_size=1000))

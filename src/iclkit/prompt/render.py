@@ -95,9 +95,10 @@ class PromptBuilder:
 
     def _fits(self, query: Example, rendered: Sequence[str]) -> bool:
         prompt = self._prompt(query, rendered, [], len(rendered))
-        longest = max((c + k for c, k in zip(prompt.contexts, prompt.continuations)), key=len)
+        # The longest candidate in tokens, not characters: a short word can take more tokens than a long one.
+        longest = max(self.count_tokens(c + k) for c, k in zip(prompt.contexts, prompt.continuations))
         # +1: a back-end may prepend BOS/EOS when the context is empty
-        return self.count_tokens(longest) + 1 <= self.max_tokens
+        return longest + 1 <= self.max_tokens
 
     def _first_fitting_demo(self, query: Example, rendered: Sequence[str]) -> int:
         if self.count_tokens is None or self.max_tokens is None or self._fits(query, rendered):

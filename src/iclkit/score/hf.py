@@ -32,9 +32,17 @@ from dataclasses import dataclass
 
 import torch
 
-from iclkit.errors import IclkitError
 from iclkit.score.base import GenRequest, LocalTokenizer, cut_at_stop
-from iclkit.score.tree import Row, Seq, build_tree, common_prefix_len, pack_rows, shared_prefix
+from iclkit.score.tree import (
+    Row,
+    Seq,
+    build_tree,
+    common_prefix_len,
+    pack_rows,
+    shared_prefix,
+    split_by_prefix,
+    verify_probe,
+)
 from iclkit.types import LLRequest, LLResult
 
 # Below this many shared tokens, running them in every row is as cheap as copying a cached prefix into every row.
@@ -45,8 +53,10 @@ ROW_TOKENS = 256
 CPU_BATCH_TOKENS = 4096
 # Share of the free memory one forward call may use (activations, attention scores, kept logits).
 MEMORY_SHARE = 0.25
-# Largest |fast - naive| log-probability accepted by the once-per-model self-check (fp32 noise is ~1e-5).
+# Largest |fast - naive| log-probability accepted by the once-per-model self-check, for fp32 (its noise is ~1e-5)
+# and wider types. Half-precision types get VERIFY_EPS_MULTIPLE x their machine epsilon (see verify_tolerance).
 VERIFY_TOLERANCE = 1e-3
+VERIFY_EPS_MULTIPLE = 16
 
 
 @dataclass
@@ -84,6 +94,7 @@ class HFLM(LocalTokenizer):
         self.tokens_run = 0  # tokens actually passed through the model (for benchmarks and tests)
         self.logits_run = 0  # positions that went through the LM head
         self.all_logits = False  # benchmark ablation: run the LM head at every node, not only the scored ones
+        self.split_prefix = True  # benchmark ablation: False lets a few odd requests (PMI's) empty the shared prefix
         self._layer_kinds = sorted(set(getattr(model.config, "layer_types", None) or ["full_attention"]))
         self._window = getattr(model.config, "sliding_window", None)
         self._verified = not verify
@@ -97,7 +108,7 @@ class HFLM(LocalTokenizer):
         """Load a model by short name, hub id or local path (fp32 on CPU, the checkpoint's dtype on GPU)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from iclkit.score.models import resolve_model
+        from iclkit.score.models import load_error, resolve_model
 
         resolved = resolve_model(name)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -105,8 +116,11 @@ class HFLM(LocalTokenizer):
         try:
             tokenizer = AutoTokenizer.from_pretrained(resolved.path)
             model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=dtype).to(device)
-        except OSError as exc:
-            raise IclkitError(f"cannot load model '{name}' from {resolved.path}: {exc}") from exc
+        except Exception as exc:
+            error = load_error(name, resolved.path, device, exc)
+            if error is None:
+                raise
+            raise error from exc
         lm = cls(model, tokenizer, name=name, max_length=max_length, batch_size=batch_size,
                  reuse_prefix=reuse_prefix, verify=verify)
         lm.source_file = resolved.source_file
@@ -120,23 +134,33 @@ class HFLM(LocalTokenizer):
         seqs = [Seq(i, tuple(t), n) for i, (t, n) in
                 enumerate(self.encode_pair(r.context, r.continuation) for r in requests)]
         if not self._verified:
-            self._verify(requests[0])
+            self._verify(seqs[0])
         if self._fallback_naive:
-            return self.naive_loglikelihood(requests)
-        shared = shared_prefix(seqs) if len(seqs) > 1 else ()
+            return self._naive(seqs)
+        keys = [r.group if r.group is not None else ("ctx", r.context) for r in requests]
+        main, rest = split_by_prefix(seqs, keys, MIN_SHARED_PREFIX) if self.split_prefix else (seqs, [])
+        results: list[LLResult | None] = [None] * len(requests)
+        for part, cached in ((main, True), (rest, False)):
+            for index, result in self._score_seqs(part, keys, cached=cached):
+                results[index] = result
+        return results  # type: ignore[return-value]
+
+    def _score_seqs(self, seqs: Sequence[Seq], keys: Sequence[object], *,
+                    cached: bool) -> list[tuple[int, LLResult]]:
+        """(index, result) for ``seqs``: their common prefix from the cache (if ``cached``), the rest as tries."""
+        if not seqs:
+            return []
+        shared = shared_prefix(seqs) if cached and len(seqs) > 1 else ()
         if len(shared) < MIN_SHARED_PREFIX:
             shared = ()
         cache = self._prefix_cache(list(shared)) if shared else None
         groups: dict[object, list[Seq]] = {}
-        for r, s in zip(requests, seqs):
-            groups.setdefault(r.group if r.group is not None else ("ctx", r.context), []).append(s)
+        for s in seqs:
+            groups.setdefault(keys[s.index], []).append(s)
         trees = [build_tree(members, len(shared)) for members in groups.values()]
         row_tokens = max(max(len(t) for t in trees), ROW_TOKENS if shared else 0)
-        results: list[LLResult | None] = [None] * len(requests)
-        for batch in self._batches(pack_rows(trees, row_tokens), len(shared)):
-            for index, result in self._forward_tree_rows(batch, cache, len(shared)):
-                results[index] = result
-        return results  # type: ignore[return-value]
+        return [scored for batch in self._batches(pack_rows(trees, row_tokens), len(shared))
+                for scored in self._forward_tree_rows(batch, cache, len(shared))]
 
     def _batches(self, rows: list[Row], n_shared: int) -> list[list[Row]]:
         """Rows of similar width together, as many per call as memory (and CPU efficiency) allow."""
@@ -237,19 +261,20 @@ class HFLM(LocalTokenizer):
             return masks["full_attention"]
         return masks
 
-    def _verify(self, request: LLRequest) -> None:
+    def _verify(self, seq: Seq) -> None:
         """Check the fast path against plain recomputation once per model: an architecture that ignores custom
-        4-D masks or position ids would otherwise give silently wrong scores. Two continuations that branch after
-        the context (each several tokens long) exercise the cached prefix, the tree mask and the position ids. On a
-        mismatch, fall back to the (slow, always exact) naive path."""
+        4-D masks or position ids would otherwise give silently wrong scores. The probe (:func:`verify_probe`, built
+        from the call's first request and cut to ``max_length``) has two continuations that branch after the
+        context, so it exercises the cached prefix, the tree mask and the position ids. On a mismatch beyond
+        :func:`verify_tolerance`, fall back to the (slow, always exact) naive path."""
         self._verified = True
-        cont = request.continuation
-        probe = [LLRequest(request.context, cont + cont, "verify"), LLRequest(request.context, " and" + cont, "verify")]
+        probe = verify_probe(seq, self._max_length, self.model.config.vocab_size)
         counters = self.tokens_run, self.logits_run
-        fast, slow = self.loglikelihood(probe), self.naive_loglikelihood(probe)
+        fast = [res for _, res in sorted(self._score_seqs(probe, ["verify"] * len(probe), cached=True))]
+        slow = self._naive(probe)
         self.tokens_run, self.logits_run = counters  # one-off check, not part of the caller's work
         worst = max(abs(a.logprob - b.logprob) for a, b in zip(fast, slow))
-        if worst > VERIFY_TOLERANCE:
+        if worst > verify_tolerance(self.model.dtype):
             warnings.warn(f"{self.name}: tree-attention scoring differs from plain recomputation by {worst:.2e}; "
                           "falling back to the slow exact path for this model", stacklevel=3)
             self._fallback_naive = True
@@ -312,20 +337,32 @@ class HFLM(LocalTokenizer):
 
     def naive_loglikelihood(self, requests: Sequence[LLRequest]) -> list[LLResult]:
         """Reference path: every ``context + continuation`` run from scratch, full logits. Used by tests/benchmarks."""
+        return self._naive([Seq(i, tuple(t), n) for i, (t, n) in
+                            enumerate(self.encode_pair(r.context, r.continuation) for r in requests)])
+
+    @torch.inference_mode()
+    def _naive(self, seqs: Sequence[Seq]) -> list[LLResult]:
         results = []
-        with torch.inference_mode():
-            for r in requests:
-                tokens, n_ctx = self.encode_pair(r.context, r.continuation)
-                logits = self.model(input_ids=torch.tensor([tokens], device=self.device)).logits[0].float()
-                self.tokens_run += len(tokens)
-                self.logits_run += len(tokens)
-                lp = torch.log_softmax(logits[n_ctx - 1 : len(tokens) - 1], dim=-1)
-                targets = torch.tensor(tokens[n_ctx:], device=lp.device)
-                results.append(
-                    LLResult(lp.gather(1, targets[:, None]).sum().item(), len(targets),
-                             bool((lp.argmax(-1) == targets).all().item()))
-                )
+        for seq in seqs:
+            tokens, n_ctx = list(seq.tokens), seq.n_ctx
+            logits = self.model(input_ids=torch.tensor([tokens], device=self.device)).logits[0].float()
+            self.tokens_run += len(tokens)
+            self.logits_run += len(tokens)
+            lp = torch.log_softmax(logits[n_ctx - 1 : len(tokens) - 1], dim=-1)
+            targets = torch.tensor(tokens[n_ctx:], device=lp.device)
+            results.append(LLResult(lp.gather(1, targets[:, None]).sum().item(), len(targets),
+                                    bool((lp.argmax(-1) == targets).all().item())))
         return results
+
+
+def verify_tolerance(dtype: torch.dtype) -> float:
+    """The self-check's bound on |fast - naive| for one probe log-probability: VERIFY_TOLERANCE (1e-3) in fp32,
+    VERIFY_EPS_MULTIPLE x the type's machine epsilon in a coarser one (fp16: 0.0156, bf16: 0.125). The two paths
+    add the same numbers in different orders, so their difference scales with the type's rounding; a model that
+    ignores the tree mask or the position ids is off by far more (tenths of a nat to several nats)."""
+    if not dtype.is_floating_point:
+        return VERIFY_TOLERANCE
+    return max(VERIFY_TOLERANCE, VERIFY_EPS_MULTIPLE * torch.finfo(dtype).eps)
 
 
 def _fork(cache, rows: int):

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from iclkit.errors import IclkitError, did_you_mean, unknown_name
+from iclkit.errors import BackendError, IclkitError, did_you_mean, unknown_name
 from iclkit.score.base import GenRequest, LocalTokenizer, cut_at_stop
 from iclkit.score.tree import common_prefix_len
 from iclkit.types import LLRequest, LLResult
@@ -93,6 +93,17 @@ def gguf_path(model: str) -> Path:
     if path.suffix == ".gguf" or "/" in model or model.startswith("."):
         raise IclkitError(f"GGUF file not found: {path}")
     raise unknown_name("model", model, EMBEDDED)
+
+
+def _check_gguf_magic(path: Path) -> None:
+    """A file that is not GGUF at all is the user's mistake (a wrong path), not a failure of llama.cpp."""
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise IclkitError(f"cannot read {path}: {exc}") from None
+    if magic != b"GGUF":
+        raise IclkitError(f"{path} is not a GGUF file (the llamacpp backend needs a .gguf model file)")
 
 
 def _decode_spans(start: int, end: int, size: int) -> list[tuple[int, int]]:
@@ -166,8 +177,10 @@ class LlamaCppLM(LocalTokenizer):
         ``device``: ``None``/``"cpu"`` keeps every layer on the CPU; anything else offloads all layers to the
         accelerator the wheel was built for. ``batch_size`` is accepted for the common interface and unused: one
         sequence is evaluated at a time against the cached prefix. ``n_ctx`` (default ``max_length`` or 2048) sizes
-        the KV cache. ``repack`` turns on llama.cpp's repacked CPU weights: faster prompt evaluation on some CPUs, but scores
-        then depend on how tokens were batched (see the module's constants).
+        the KV cache. ``repack`` turns on llama.cpp's repacked CPU weights ("extra buffer types", AVX-512/AMX
+        layouts): faster prompt evaluation on some CPUs, but scores then depend on how tokens were batched (see the
+        module's constants), and on some Xeons with AMX ``Llama.eval`` crashes (a segfault) with a wheel built for
+        that CPU; leave it off there.
         Other keyword arguments go to ``llama_cpp.Llama`` and override the defaults here.
         """
         llama_cpp = _import_llama_cpp()
@@ -181,11 +194,14 @@ class LlamaCppLM(LocalTokenizer):
             **LLAMA_DEFAULTS,
             **llama_kwargs,
         }
+        _check_gguf_magic(path)
         try:
             with _model_params(llama_cpp, use_extra_bufts=repack):
                 llama = llama_cpp.Llama(model_path=str(path), **options)
-        except (ValueError, RuntimeError) as exc:
-            raise IclkitError(f"llama.cpp cannot load {path}: {exc}") from exc
+        except (ValueError, RuntimeError, MemoryError) as exc:
+            # The file exists and is GGUF: what fails now is the file's content or the machine, not the command.
+            raise BackendError(f"llama.cpp cannot load {path}: {exc} (a truncated or corrupt file, an architecture "
+                               f"this llama.cpp build does not know, or not enough memory)") from exc
         lm = cls(llama, name=model, max_length=max_length)
         lm.source_file = path
         return lm

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from iclkit.errors import IclkitError, unknown_name
+from iclkit.errors import BackendError, IclkitError, unknown_name
 from iclkit.paths import cache_dir
 
 
@@ -138,3 +138,23 @@ def convert_gguf(gguf: Path, folder: Path) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
+
+
+def load_error(name: str, path: str, device: str, exc: Exception) -> IclkitError | None:
+    """Whose fault a failed load is. Missing files, a folder that is not a model, a bad hub id (``OSError``) or a
+    config transformers cannot read (``ValueError``): the user's (exit 2). Weights that exist but cannot be read
+    (truncated or corrupt) or do not fit in memory: the environment's (``BackendError``, exit 3). Anything else is
+    a bug and keeps its traceback."""
+    import pickle
+
+    import torch
+    from safetensors import SafetensorError
+
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return BackendError(f"out of memory loading model '{name}' from {path} on {device}: {exc}")
+    if isinstance(exc, (SafetensorError, pickle.UnpicklingError, EOFError, RuntimeError)):
+        return BackendError(f"cannot read the weights of model '{name}' from {path} (a truncated or corrupt "
+                            f"file?): {type(exc).__name__}: {exc}")
+    if isinstance(exc, (OSError, ValueError)):
+        return IclkitError(f"cannot load model '{name}' from {path}: {exc}")
+    return None

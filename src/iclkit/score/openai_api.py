@@ -31,6 +31,9 @@ Scoring sends ``prompt = context + continuation`` (after the whitespace rule of 
   ``concurrency`` requests are in flight at once. Results come back in input order.
 * **Retries.** Timeouts, connection errors, HTTP 429 and 5xx are retried with exponential backoff and jitter
   (``Retry-After`` honoured); other 4xx fail at once with the server's message.
+* **Whose fault.** A request the server refuses (4xx other than 429) is the user's to fix: ``IclkitError``, exit
+  code 2. An outage (no connection, timeouts, 429/5xx after the last retry, a malformed reply) is the server's or
+  the network's: :class:`~iclkit.errors.BackendError`, exit code 3, so a script can retry later.
 """
 
 from __future__ import annotations
@@ -41,140 +44,27 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
-from iclkit.errors import IclkitError
+from iclkit.errors import BackendError, IclkitError
 from iclkit.score.base import GenRequest, cut_at_stop, split_trailing_space
+from iclkit.score.openai_replies import (
+    LOGPROB_ERROR_WORDS,
+    PROMPT_LOGPROBS_HELP,
+    PromptText,
+    ServerError,
+    ServerFailure,
+    error_message,
+    http_error,
+    result_from_choice,
+    retry_after_seconds,
+)
 from iclkit.types import LLRequest, LLResult
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 DEFAULT_MAX_LENGTH = 2048
-# Words in a server's error message that mean "this server/model cannot echo prompt log-probabilities".
-LOGPROB_ERROR_WORDS = ("logprob", "echo", "logits_all")
-PROMPT_LOGPROBS_HELP = (
-    "scoring needs the log-probabilities of the prompt tokens (/v1/completions with echo=true and logprobs): "
-    "vLLM supports this; start llama-cpp-python's server with --logits_all True; llama.cpp's llama-server, "
-    "TGI and OpenAI's chat-only models do not"
-)
-
-
-class ServerError(IclkitError):
-    """An HTTP error answer from the server (``status``), after any retries."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class _Prompt:
-    context: str
-    continuation: str
-
-    @property
-    def text(self) -> str:
-        return self.context + self.continuation
-
-
-# ----------------------------------------------------------------------------------------------- reading replies
-def error_message(response) -> str:
-    """The human-readable message of an error reply (OpenAI, FastAPI, TGI shapes), else its raw text."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip()[:500]
-    if isinstance(body, dict):
-        err = body.get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-        for key in ("error", "message", "detail"):
-            if body.get(key):
-                return str(body[key])
-    return str(body)[:500]
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds (it is either a number of seconds or an HTTP date), ``None`` if absent/unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-def _prompt_end(tokens: Sequence[str], prompt: str, generated_text: str) -> int:
-    """How many of the echoed ``tokens`` belong to the prompt (the rest is the one generated token, if shown).
-
-    The generated token is the trailing token that spells the generated text; when the generated text is empty
-    (an end-of-sequence token) a trailing token whose text does not end the prompt (vLLM echoes ``"</s>"``) is the
-    generated one. llama-cpp-python sometimes leaves the generated token out entirely; then nothing is dropped.
-    """
-    n = len(tokens)
-    if n and generated_text and tokens[-1] and generated_text.endswith(tokens[-1]):
-        return n - 1
-    if n and not generated_text and tokens[-1] and not prompt.endswith(tokens[-1]):
-        return n - 1
-    return n
-
-
-def continuation_start(offsets: Sequence[int], end_offset: int, n_chars: int) -> int:
-    """Index of the first continuation token among prompt tokens with ``offsets`` (in the server's rendering),
-    where the prompt ends at ``end_offset`` and the continuation is its last ``n_chars`` characters.
-
-    A token starting exactly at the boundary starts the continuation; otherwise the token that straddles the
-    boundary does (see the module docstring).
-    """
-    boundary = end_offset - n_chars
-    for i, off in enumerate(offsets):
-        if off >= boundary:
-            return i if off == boundary or i == 0 else i - 1
-    return len(offsets) - 1
-
-
-def result_from_choice(choice: dict[str, Any], prompt: _Prompt, *, where: str) -> LLResult:
-    """Turn one echoed completion choice into the continuation's ``LLResult`` (``where`` names server and model)."""
-    lp = choice.get("logprobs") or {}
-    tokens, offsets = lp.get("tokens"), lp.get("text_offset")
-    token_lps, tops = lp.get("token_logprobs"), lp.get("top_logprobs")
-    if not tokens or offsets is None or token_lps is None or not (len(tokens) == len(offsets) == len(token_lps)):
-        raise IclkitError(f"{where} returned no prompt log-probabilities; {PROMPT_LOGPROBS_HELP}")
-    text = choice.get("text") or ""
-    if not text.startswith(prompt.text):
-        raise IclkitError(f"{where} did not echo the prompt (echo=true); {PROMPT_LOGPROBS_HELP}")
-    n_prompt = _prompt_end(tokens, prompt.text, text[len(prompt.text):])
-    if n_prompt == 0:
-        raise IclkitError(f"{where} echoed no prompt tokens; {PROMPT_LOGPROBS_HELP}")
-    end_offset = offsets[n_prompt] if n_prompt < len(tokens) else offsets[n_prompt - 1] + len(tokens[n_prompt - 1])
-    start = continuation_start(offsets[:n_prompt], end_offset, len(prompt.continuation))
-    span = range(start, n_prompt)
-    if any(token_lps[i] is None for i in span):
-        if start == 0:
-            raise IclkitError(
-                f"cannot score {prompt.continuation!r}: its context is empty and {where} gives the first token of a "
-                "prompt no log-probability (the server adds no BOS token, or does not echo it); give the request "
-                "a non-empty context (an instruction, or the PMI/calibration context)"
-            )
-        raise IclkitError(f"{where} returned null log-probabilities inside the prompt; {PROMPT_LOGPROBS_HELP}")
-    total = sum(float(token_lps[i]) for i in span)
-    greedy = all(_is_top(float(token_lps[i]), tops[i] if tops else None) for i in span)
-    return LLResult(total, len(span), greedy)
-
-
-def _is_top(logprob: float, top: dict[str, float] | None) -> bool:
-    # Servers put the actual token into top_logprobs next to the top-k, so it is greedy iff nothing beats it.
-    # Compared by value: keys are token *strings*, and two tokens can render the same.
-    if not top:
-        return False
-    return logprob >= max(top.values())
 
 
 # ----------------------------------------------------------------------------------------------- the back-end
@@ -261,12 +151,12 @@ class OpenAICompletionsLM:
                 response = self._client.request(method, url, json=payload)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 if last_try:
-                    raise IclkitError(f"{url}: no answer after {attempt + 1} attempts "
-                                      f"({type(exc).__name__}: {exc})") from None
+                    raise BackendError(f"{url}: no answer after {attempt + 1} attempts "
+                                       f"({type(exc).__name__}: {exc})") from None
                 self._sleep_before_retry(attempt, None)
                 continue
             if response.status_code < 400:
-                return response.json()
+                return self._json(response, url)
             message = error_message(response)
             status = response.status_code
             if any(word in message.lower() for word in LOGPROB_ERROR_WORDS) and payload and payload.get("echo"):
@@ -274,12 +164,23 @@ class OpenAICompletionsLM:
                                   f"{message}); {PROMPT_LOGPROBS_HELP}", status)
             retryable = status == 429 or (status >= 500 and retry_server_errors)
             if not retryable:
-                raise ServerError(f"{url}: HTTP {status}: {message or response.reason_phrase}", status)
+                raise http_error(f"{url}: HTTP {status}: {message or response.reason_phrase}", status)
             if last_try:
-                raise ServerError(f"{url}: HTTP {status} after {attempt + 1} attempts: "
-                                  f"{message or response.reason_phrase}", status)
+                raise http_error(f"{url}: HTTP {status} after {attempt + 1} attempts: "
+                                 f"{message or response.reason_phrase}", status)
             self._sleep_before_retry(attempt, retry_after_seconds(response.headers.get("retry-after")))
         raise AssertionError("unreachable")
+
+    @staticmethod
+    def _json(response, url: str) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            raise ServerFailure(f"{url}: HTTP {response.status_code} with a body that is not JSON: "
+                                f"{response.text[:200]!r}", response.status_code) from None
+        if not isinstance(body, dict):
+            raise ServerFailure(f"{url}: expected a JSON object, got {type(body).__name__}", response.status_code)
+        return body
 
     def _sleep_before_retry(self, attempt: int, retry_after: float | None) -> None:
         if retry_after is not None:
@@ -296,7 +197,7 @@ class OpenAICompletionsLM:
         body = self._request("POST", "/completions", payload, retry_server_errors=retry_server_errors)
         choices = body.get("choices") or []
         if len(choices) != len(prompts):
-            raise ServerError(f"{self._where} answered {len(prompts)} prompts with {len(choices)} choices", 200)
+            raise ServerFailure(f"{self._where} answered {len(prompts)} prompts with {len(choices)} choices", 200)
         return sorted(choices, key=lambda c: c.get("index", 0))
 
     def _map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -322,7 +223,7 @@ class OpenAICompletionsLM:
 
     # ----------------------------------------------------------------------------------------------- scoring
     def loglikelihood(self, requests: Sequence[LLRequest]) -> list[LLResult]:
-        prompts = [_Prompt(*split_trailing_space(r.context, r.continuation)) for r in requests]
+        prompts = [PromptText(*split_trailing_space(r.context, r.continuation)) for r in requests]
         if not prompts:
             return []
         for p in prompts:
@@ -334,12 +235,12 @@ class OpenAICompletionsLM:
         chunks = [prompts[i : i + size] for i in range(0, len(prompts), size)]
         return [res for chunk in self._map(self._score_chunk, chunks) for res in chunk]
 
-    def _score_chunk(self, prompts: list[_Prompt], *, retry_server_errors: bool = True) -> list[LLResult]:
+    def _score_chunk(self, prompts: list[PromptText], *, retry_server_errors: bool = True) -> list[LLResult]:
         choices = self._completions([p.text for p in prompts], echo=True, logprobs=1, max_tokens=1,
                                     retry_server_errors=retry_server_errors)
         return [result_from_choice(c, p, where=self._where) for c, p in zip(choices, prompts)]
 
-    def _probe_prompt_lists(self, prompts: list[_Prompt]) -> None:
+    def _probe_prompt_lists(self, prompts: list[PromptText]) -> None:
         """Find out once whether the server takes several prompts per request.
 
         llama-cpp-python's server answers a list of two with HTTP 500 (an assertion), so server errors are not

@@ -135,3 +135,44 @@ def shared_prefix(seqs: Sequence[Seq]) -> tuple[int, ...]:
 def minimum_tokens(seqs: Sequence[Seq]) -> int:
     """Nodes of the trie of all sequences (without their final tokens): the fewest tokens any engine must run."""
     return len(build_tree(seqs, 0))
+
+
+def split_by_prefix(seqs: Sequence[Seq], keys: Sequence[object], min_shared: int) -> tuple[list[Seq], list[Seq]]:
+    """Split a call's sequences into those that share a cacheable prefix and the rest (scored without one).
+
+    A few requests with another start must not empty the prefix the others share: PMI's domain-conditional
+    requests (``log P(answer | "")``) have an empty context, and with them in the call no token is common to all,
+    so fixed demonstrations would be run again for every query. If no prefix of ``min_shared`` tokens is common to
+    all, the sequences whose first ``min_shared`` tokens are the most common (counted in groups, ``keys[index]``)
+    are split off when they hold at least half of the call's groups; otherwise nothing is split.
+    """
+    if len(seqs) < 2 or len(shared_prefix(seqs)) >= min_shared:
+        return list(seqs), []
+    buckets: dict[tuple[int, ...], list[Seq]] = {}
+    for s in seqs:
+        if s.n_ctx - 1 >= min_shared:
+            buckets.setdefault(s.tokens[:min_shared], []).append(s)
+
+    def n_groups(members: Sequence[Seq]) -> int:
+        return len({keys[s.index] for s in members})
+
+    main = max(buckets.values(), key=n_groups, default=[])
+    if len(main) < 2 or 2 * n_groups(main) < n_groups(seqs):
+        return list(seqs), []
+    chosen = {s.index for s in main}
+    return main, [s for s in seqs if s.index not in chosen]
+
+
+def verify_probe(seq: Seq, max_length: int, vocab_size: int) -> list[Seq]:
+    """Two sequences that branch right after ``seq``'s context, each with at least two scored tokens: its
+    continuation twice, and another token followed by its continuation. They exercise a cached prefix, a trie
+    branch and position ids. Cut to ``max_length`` tokens: the continuation to at most half of it, then the context
+    from its start (after its first token, a BOS that some models' attention depends on), because a request that
+    was fitted to the context leaves no room for a longer probe."""
+    cont = list(seq.tokens[seq.n_ctx :])[: max(1, (max_length - 2) // 2)]
+    ctx = list(seq.tokens[: seq.n_ctx])
+    excess = len(ctx) + 2 * len(cont) - max_length
+    if excess > 0:
+        ctx = ctx[:1] + ctx[1 + excess :]
+    other = (cont[0] + 1) % vocab_size
+    return [Seq(0, tuple(ctx + cont + cont), len(ctx)), Seq(1, tuple(ctx + [other] + cont), len(ctx))]
