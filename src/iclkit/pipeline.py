@@ -25,6 +25,7 @@ from iclkit.retrieve.order import ORDERINGS
 from iclkit.score.base import LanguageModel
 from iclkit.score.calibration import batch_calibrate, calibrate, contextual_prior
 from iclkit.score.scorers import build_scorer
+from iclkit.timing import StageTimer
 from iclkit.types import Example, LLRequest, PredictionRecord, Prompt, best_label
 
 CHUNK = 16  # queries per loglikelihood call: enough to batch, small enough that results are saved often
@@ -67,9 +68,10 @@ class Runner:
     """Per-run state: the built stages and the calibration priors already computed."""
 
     def __init__(self, config: RunConfig, task: TaskSpec, lm: LanguageModel, pool: Sequence[Example], *,
-                 pool_is_eval: bool = False) -> None:
+                 pool_is_eval: bool = False, timer: StageTimer | None = None) -> None:
         self.config, self.task, self.lm = config, task, lm
         self.pool_is_eval = pool_is_eval
+        self.timer = timer or StageTimer()  # prompt and score seconds, for summary.json
         self.scorer = build_scorer(config.scorer, **config.scorer_options)
         template = task.channel() if self.scorer.channel else task.template
         self.builder = PromptBuilder(template, task.labels, task.verbalizer, count_tokens=lm.count_tokens,
@@ -91,6 +93,7 @@ class Runner:
         return self.builder.build(query, [d.example for d in demos])
 
     def score(self, queries: Sequence[Example]) -> list[PredictionRecord]:
+        started = time.perf_counter()
         prompts = [self.prompt(q) for q in queries]
         requests: list[LLRequest] = []
         spans: list[tuple[Prompt, int, int]] = []
@@ -100,11 +103,15 @@ class Runner:
             if self.config.calibration == "contextual" and p.prefix not in self.priors and p.prefix not in pending:
                 pending[p.prefix] = [self._add(requests, self.builder.with_prefix(p, cf), q.id)
                                      for cf in self.content_free]
+        scoring = time.perf_counter()
+        self.timer.add("prompt", scoring - started)
         results = self.lm.loglikelihood(requests)
         for prefix, cf_spans in pending.items():
             self._remember_prior(prefix, contextual_prior([self.scorer.reduce(p, results[a:b])
                                                            for p, a, b in cf_spans]))
-        return [self._record(q, p, self.scorer.reduce(p, results[a:b])) for q, (p, a, b) in zip(queries, spans)]
+        records = [self._record(q, p, self.scorer.reduce(p, results[a:b])) for q, (p, a, b) in zip(queries, spans)]
+        self.timer.add("score", time.perf_counter() - scoring)
+        return records
 
     def _add(self, requests: list[LLRequest], prompt: Prompt, group: str) -> tuple[Prompt, int, int]:
         start = len(requests)
@@ -131,6 +138,7 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
         on_progress: Callable[[int, int], None] | None = None, log: Callable[[str], None] = print) -> RunResult:
     """Evaluate ``config``; resumes from ``predictions.jsonl`` if the run directory already has one."""
     started = time.perf_counter()
+    timer = StageTimer()
     run_dir = Path(config.out) if config.out else default_run_dir(config)
     predictions = run_dir / "predictions.jsonl"
     if not predictions.exists() or predictions.stat().st_size == 0:
@@ -149,18 +157,27 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
         if todo:
             if lm is None:
                 log(f"loading {config.model} (the first use of an embedded model converts its GGUF: up to a minute)")
-                lm = load_lm(config)
+                with timer.stage("load"):
+                    lm = load_lm(config)
             log(f"indexing the pool with retriever '{config.retriever}'"
                 + (" (embeddings are cached after the first run)" if config.retriever == "topk" else ""))
-            runner = Runner(config, task, lm, pool, pool_is_eval=_same_source(task))
+            with timer.stage("index"):
+                runner = Runner(config, task, lm, pool, pool_is_eval=_same_source(task), timer=timer)
+            if on_progress:  # the bar's rate and ETA start counting here, after loading and indexing
+                on_progress(0, len(todo))
             for start in range(0, len(todo), CHUNK):
-                for record in runner.score(todo[start : start + CHUNK]):
-                    writer.write(record)
+                chunk = runner.score(todo[start : start + CHUNK])
+                with timer.stage("write"):
+                    for record in chunk:
+                        writer.write(record)
                 if on_progress:
                     on_progress(min(start + CHUNK, len(todo)), len(todo))
         wanted = {e.id for e in eval_set}
         records = [r for r in writer.records if r.example_id in wanted]
-    summary = _summary(config, task, lm, records, time.perf_counter() - started, len(todo))
+    summarising = time.perf_counter()
+    summary = _summary(config, task, lm, records, summarising - started, len(todo))
+    timer.add("write", time.perf_counter() - summarising)  # metrics, intervals and the model file's hash
+    summary["timing"].update(seconds=round(time.perf_counter() - started, 3), stages=timer.to_dict())
     write_summary(run_dir, summary)
     return RunResult(config, run_dir, summary, records, lm)
 
@@ -180,6 +197,8 @@ def _summary(config: RunConfig, task: TaskSpec, lm: LanguageModel | None, record
         "timing": {"seconds": round(seconds, 2), "examples_scored": n_scored,
                    "examples_per_s": round(n_scored / seconds, 3) if seconds > 0 else None},
         "config": config.to_dict(),
+        # how the stored prompt is laid out, so a report can show each demonstration's text
+        "prompt_format": {"separator": task.template.separator, "instruction": task.template.instruction},
         "environment": environment_info(),
     }
     if config.calibration == "contextual":
