@@ -159,8 +159,15 @@ def _run_variants(name: str, variants, *, out: Path | None) -> None:
 
 def _progress_bar(console):
     """Done/total, examples per second and the ETA (rich estimates both from the last two minutes of chunks)."""
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from rich.text import Text
 
     class ExamplesPerSecond(ProgressColumn):

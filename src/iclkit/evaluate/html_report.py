@@ -20,8 +20,15 @@ from typing import Any
 
 from iclkit.errors import IclkitError
 from iclkit.evaluate import plots
-from iclkit.evaluate.metrics import (COLLAPSE_SHARE, confusion_counts, is_collapsed, largest_share, mean_std,
-                                     per_label_f1, summarize)
+from iclkit.evaluate.metrics import (
+    COLLAPSE_SHARE,
+    confusion_counts,
+    is_collapsed,
+    largest_share,
+    mean_std,
+    per_label_f1,
+    summarize,
+)
 from iclkit.evaluate.records import SUMMARY, read_summary, scan_predictions
 from iclkit.evaluate.report import format_cell, format_share
 from iclkit.types import PredictionRecord
