@@ -75,6 +75,15 @@ def test_summary_without_predictions_is_named(experiment_dir, tmp_path):
         load_run(tmp_path / "r")
 
 
+def test_run_without_gold_labels_is_named(experiment_dir, tmp_path):
+    shutil.copytree(experiment_dir / "bm25-2", tmp_path / "r")
+    path = tmp_path / "r" / "predictions.jsonl"
+    rows = [{**json.loads(line), "gold": None} for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(IclkitError, match=re.escape(str(tmp_path / "r")) + ": no labelled examples"):
+        load_run(tmp_path / "r")
+
+
 @pytest.mark.parametrize("prompt,n,instruction,expected", [
     ("A\n\nB\n\nQ", 2, None, (["A", "B"], "Q")),
     ("Do it\n\nA\n\nQ", 1, "Do it", (["A"], "Q")),

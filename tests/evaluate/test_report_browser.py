@@ -54,6 +54,15 @@ def _visible_rows(driver):
     return driver.find_elements(By.CSS_SELECTOR, "#examples-table tbody tr.example-row")
 
 
+def _screenshot_without_js_errors(browser, shot):
+    """Save the example browser's screenshot into the test output (path printed) and check the console is clean."""
+    browser.execute_script("document.getElementById('examples').scrollIntoView()")
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == []  # no JavaScript errors
+
+
 def test_report_in_chromium(browser, experiment_dir, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -97,9 +106,37 @@ def test_report_in_chromium(browser, experiment_dir, tmp_path):
     assert "awful movie number 1" in parts[-1].text
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr.detail table.scores tr")) == 3  # header + 2 labels
 
-    shot = tmp_path / "report.png"
-    browser.execute_script("document.getElementById('examples').scrollIntoView()")
-    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
-    print(f"screenshot: {shot}")
-    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    assert severe == []  # no JavaScript errors
+    _screenshot_without_js_errors(browser, tmp_path / "report.png")
+
+
+def test_large_runs_are_paginated(browser, experiment_dir, tmp_path, monkeypatch):
+    from selenium.webdriver.common.by import By
+
+    from iclkit.evaluate import html_report
+
+    monkeypatch.setattr(html_report, "PAGE_SIZE", 7)  # 30 examples -> pages of 7, 7, 7, 7, 2
+    page = write_report([experiment_dir / "bm25-2"], tmp_path / "report.html")
+    browser.get(page.resolve().as_uri())
+    sizes = []
+    for _ in range(5):
+        sizes.append(len(_visible_rows(browser)))
+        browser.find_element(By.ID, "next-page").click()
+    assert sizes == [7, 7, 7, 7, 2]
+    assert browser.find_element(By.ID, "page-info").text == "page 5 of 5"
+    assert not browser.find_element(By.ID, "next-page").is_enabled()
+    browser.find_element(By.ID, "errors-only").click()  # a new filter starts again on page 1
+    assert browser.find_element(By.ID, "page-info").text.startswith("page 1 of")
+    _screenshot_without_js_errors(browser, tmp_path / "paginated.png")
+
+
+def test_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    import sys
+
+    module = sys.modules[__name__]
+    monkeypatch.setattr(module, "CHROMIUM", None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="needs chromium"):
+        _browser_or_skip()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="make install"):
+        _browser_or_skip()

@@ -121,6 +121,13 @@ def load_run(run_dir: Path) -> RunData:
     records = scan_predictions(run_dir)
     if not records:
         raise IclkitError(f"{run_dir / 'predictions.jsonl'}: no predictions to report")
+    try:
+        return _run_data(run_dir, summary, records)
+    except IclkitError as e:  # e.g. no example has a gold label: say which run
+        raise IclkitError(f"{run_dir}: {e}") from e
+
+
+def _run_data(run_dir: Path, summary: dict[str, Any], records: list[PredictionRecord]) -> RunData:
     labels = list(records[0].labels)
     seed = (summary.get("config") or {}).get("eval_seed") or 0
     gold = [r.gold for r in records]

@@ -116,7 +116,7 @@ def label_distribution(labels: Sequence[str], series: Mapping[str, Mapping[str, 
                        collapsed: bool = False) -> Path:
     """Share of each label among the gold labels and the predictions (raw and calibrated)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, max(3.0, 0.22 * len(labels) * max(1, len(series)) + 1.6)))
+    fig, ax = plt.subplots(figsize=(4.6, max(3.0, 0.22 * len(labels) * max(1, len(series)) + 1.6)))
     height = 0.8 / max(1, len(series))
     y = np.arange(len(labels))
     for i, (name, dist) in enumerate(series.items()):
@@ -127,7 +127,7 @@ def label_distribution(labels: Sequence[str], series: Mapping[str, Mapping[str, 
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of examples")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False, fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False, fontsize=8)
     title = "label distribution" + (" — LABEL COLLAPSE" if collapsed else "")
     ax.set_title(title, color=COLLAPSE_COLOUR if collapsed else "black")
     return _save(fig, path)
@@ -158,7 +158,7 @@ def confusion_matrix(labels: Sequence[str], counts: Sequence[Sequence[int]], pat
 def per_label_f1(labels: Sequence[str], series: Mapping[str, Mapping[str, float]], path: str | Path) -> Path:
     """F1 of each label (raw, and calibrated when present)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(5.6, 0.6 * len(labels) * max(1, len(series)) + 2), 3.4))
+    fig, ax = plt.subplots(figsize=(max(4.6, 0.6 * len(labels) * max(1, len(series)) + 2), 3.4))
     cells = {name: [{"value": f1.get(lab, 0.0)} for lab in labels] for name, f1 in series.items()}
     _bar_group(ax, list(labels), cells, "F1")
     ax.set_title("per-label F1")

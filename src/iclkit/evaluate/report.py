@@ -72,12 +72,13 @@ def results_table(rows: Sequence[Mapping[str, Any]], title: str) -> Table:
     show_demos = any(r.get("n_demos") is not None for r in rows)
     show_share = any(r.get("top_label_share") for r in rows)
     table = Table(title=title)
-    table.add_column("name", style="bold")
-    table.add_column("n", justify="right")
+    # identifying columns never wrap; a metric cell wraps its interval under the value when the terminal is narrow
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("n", justify="right", no_wrap=True)
     if show_demos:
-        table.add_column("demos", justify="right")
+        table.add_column("demos", justify="right", no_wrap=True)
     for key in (*METRICS, *extra):
-        table.add_column(HEADERS[key], justify="right", no_wrap=True)
+        table.add_column(HEADERS[key], justify="right")
     if show_share:
         table.add_column(HEADERS["top_label_share"], justify="right", no_wrap=True)
     for row in rows:
