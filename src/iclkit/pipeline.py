@@ -26,6 +26,7 @@ from iclkit.retrieve.order import ORDERINGS
 from iclkit.score.base import LanguageModel
 from iclkit.score.calibration import batch_calibrate, calibrate, contextual_prior
 from iclkit.score.scorers import build_scorer
+from iclkit.timing import StageTimer
 from iclkit.types import Example, LLRequest, PredictionRecord, Prompt, best_label
 
 CHUNK = 16  # queries per loglikelihood call: enough to batch, small enough that results are saved often
@@ -94,9 +95,10 @@ class Runner:
     prior_cache_size = 512
 
     def __init__(self, config: RunConfig, task: TaskSpec, lm: LanguageModel, pool: Sequence[Example], *,
-                 pool_is_eval: bool = False) -> None:
+                 pool_is_eval: bool = False, timer: StageTimer | None = None) -> None:
         self.config, self.task, self.lm = config, task, lm
         self.pool_is_eval = pool_is_eval
+        self.timer = timer or StageTimer()  # prompt and score seconds, for summary.json
         self.scorer = build_scorer(config.scorer, **config.scorer_options)
         template = task.channel() if self.scorer.channel else task.template
         self.builder = PromptBuilder(template, task.labels, task.verbalizer, count_tokens=lm.count_tokens,
@@ -120,6 +122,7 @@ class Runner:
         return self.builder.build(query, [d.example for d in demos])
 
     def score(self, queries: Sequence[Example]) -> list[PredictionRecord]:
+        started = time.perf_counter()
         prompts = [self.prompt(q) for q in queries]
         requests: list[LLRequest] = []
         spans: list[tuple[Prompt, int, int]] = []
@@ -135,12 +138,16 @@ class Runner:
             else:
                 pending[p.prefix] = [self._add(requests, self.builder.with_prefix(p, cf), q.id)
                                      for cf in self.content_free]
+        scoring = time.perf_counter()
+        self.timer.add("prompt", scoring - started)
         results = self.lm.loglikelihood(requests)
         for prefix, cf_spans in pending.items():
             priors[prefix] = contextual_prior([self.scorer.reduce(p, results[a:b]) for p, a, b in cf_spans])
             self._remember_prior(prefix, priors[prefix])
-        return [self._record(q, p, self.scorer.reduce(p, results[a:b]), priors.get(p.prefix))
-                for q, (p, a, b) in zip(queries, spans)]
+        records = [self._record(q, p, self.scorer.reduce(p, results[a:b]), priors.get(p.prefix))
+                   for q, (p, a, b) in zip(queries, spans)]
+        self.timer.add("score", time.perf_counter() - scoring)
+        return records
 
     def _add(self, requests: list[LLRequest], prompt: Prompt, group: str) -> tuple[Prompt, int, int]:
         start = len(requests)
@@ -173,6 +180,7 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
     run directory is created; if the run then fails before its first prediction, the directory is removed again.
     """
     started = time.perf_counter()
+    timer = StageTimer()
     check_config(config, model=lm is None)
     run_dir = RunDir(Path(config.out) if config.out else default_run_dir(config))
     task = resolve_task(config)
@@ -183,17 +191,21 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
         f"pool of {len(pool)}")
     created = run_dir.create()
     try:
-        records, lm, n_scored = _predict(config, task, pool, eval_set, run_dir, lm, on_progress, log)
+        records, lm, n_scored = _predict(config, task, pool, eval_set, run_dir, lm, timer, on_progress, log)
     except BaseException:
         run_dir.discard(created)
         raise
-    summary = _summary(config, task, lm, records, time.perf_counter() - started, n_scored)
+    summarising = time.perf_counter()
+    summary = _summary(config, task, lm, records, summarising - started, n_scored)
+    timer.add("write", time.perf_counter() - summarising)  # metrics, intervals and the model file's hash
+    summary["timing"].update(seconds=round(time.perf_counter() - started, 3), stages=timer.to_dict())
     write_summary(run_dir.path, summary)
     return RunResult(config, run_dir.path, summary, records, lm)
 
 
 def _predict(config: RunConfig, task: TaskSpec, pool: Sequence[Example], eval_set: Sequence[Example],
-             run_dir: RunDir, lm: LanguageModel | None, on_progress: Callable[[int, int], None] | None,
+             run_dir: RunDir, lm: LanguageModel | None, timer: StageTimer,
+             on_progress: Callable[[int, int], None] | None,
              log: Callable[[str], None]) -> tuple[list[PredictionRecord], LanguageModel | None, int]:
     """Score the examples of ``eval_set`` not yet in ``predictions.jsonl``; return all its records."""
     if not run_dir.has_results():
@@ -206,13 +218,19 @@ def _predict(config: RunConfig, task: TaskSpec, pool: Sequence[Example], eval_se
         if todo:
             if lm is None:
                 log(f"loading {config.model} (the first use of an embedded model converts its GGUF: up to a minute)")
-                lm = load_lm(config)
+                with timer.stage("load"):
+                    lm = load_lm(config)
             log(f"indexing the pool with retriever '{config.retriever}'"
                 + (" (embeddings are cached after the first run)" if config.retriever == "topk" else ""))
-            runner = Runner(config, task, lm, pool, pool_is_eval=_same_source(task))
+            with timer.stage("index"):
+                runner = Runner(config, task, lm, pool, pool_is_eval=_same_source(task), timer=timer)
+            if on_progress:  # the bar's rate and ETA start counting here, after loading and indexing
+                on_progress(0, len(todo))
             for start in range(0, len(todo), CHUNK):
-                for record in runner.score(todo[start : start + CHUNK]):
-                    writer.write(record)
+                chunk = runner.score(todo[start : start + CHUNK])
+                with timer.stage("write"):
+                    for record in chunk:
+                        writer.write(record)
                 if on_progress:
                     on_progress(min(start + CHUNK, len(todo)), len(todo))
         wanted = {e.id for e in eval_set}
@@ -234,6 +252,8 @@ def _summary(config: RunConfig, task: TaskSpec, lm: LanguageModel | None, record
         "timing": {"seconds": round(seconds, 2), "examples_scored": n_scored,
                    "examples_per_s": round(n_scored / seconds, 3) if seconds > 0 else None},
         "config": config.to_dict(),
+        # how the stored prompt is laid out, so a report can show each demonstration's text
+        "prompt_format": {"separator": task.template.separator, "instruction": task.template.instruction},
         "environment": environment_info(),
     }
     if config.calibration == "contextual":

@@ -84,9 +84,9 @@ def keyword_options(fn: Callable[..., Any], *, exclude: Collection[str] = ()) ->
     for p in inspect.signature(fn).parameters.values():
         if p.kind is inspect.Parameter.VAR_KEYWORD:
             open_ended = True
-        elif p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
-            if p.name not in exclude and p.name not in ("self", "cls"):
-                names.append(p.name)
+        elif (p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+              and p.name not in exclude and p.name not in ("self", "cls")):
+            names.append(p.name)
     return names, open_ended
 
 

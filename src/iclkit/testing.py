@@ -138,3 +138,29 @@ def sst2_requests(lm, shots: int, select, seed: int = 0) -> list[LLRequest]:
         p = builder.build(q, demos)
         reqs += [LLRequest(c, k, q.id) for c, k in zip(p.contexts, p.continuations)]
     return reqs
+
+
+def tiny_experiment(folder, *, n: int = 30):
+    """An experiment folder as ``iclkit run`` writes it, scored by :class:`DummyLM` in about a second: ``zero-shot``
+    (biased towards "positive": label collapse), ``random-4/seed{0,1,2}`` and ``bm25-2``, contextual calibration on,
+    over a generated two-label data file. Returns the folder (a :class:`pathlib.Path`)."""
+    import json
+    from pathlib import Path
+
+    from iclkit.config import RunConfig
+    from iclkit.pipeline import run
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "reviews.jsonl"
+    rows = [{"text": f"{w} movie number {i}", "label": lab}
+            for i, (w, lab) in enumerate([("great", "positive"), ("awful", "negative")] * (n // 2))]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    base = {"data_file": str(data), "model": "dummy", "calibration": "contextual"}
+    runs = [("zero-shot", {"retriever": "zero", "shots": 0}, DummyLM(bias={"positive": 3.0}), None),
+            *[("random-4", {"retriever": "random", "shots": 4, "seed": s}, DummyLM(), f"seed{s}") for s in (0, 1, 2)],
+            ("bm25-2", {"retriever": "bm25", "shots": 2}, DummyLM(), None)]
+    for name, options, lm, sub in runs:
+        out = folder / name / sub if sub else folder / name
+        run(RunConfig(**base, **options, name=name, out=str(out)), lm=lm, log=lambda _: None)
+    return folder

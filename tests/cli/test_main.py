@@ -45,7 +45,7 @@ def test_bad_config_key_is_named(tmp_path, capsys):
 
 
 def _crash_with(monkeypatch, exc):
-    import iclkit.cli.evaluate as evaluate
+    from iclkit.cli import evaluate
 
     def boom(args):
         raise exc
@@ -78,3 +78,24 @@ def test_backend_and_environment_failures_exit_3(monkeypatch, tmp_path, capsys):
     assert main(["eval"]) == 3
     err = capsys.readouterr().err
     assert "/data/run/predictions.jsonl" in err and "No space left" in err and len(err.strip().splitlines()) == 1
+
+
+def test_progress_bar_shows_examples_per_second_and_eta():
+    from rich.console import Console
+
+    from iclkit.cli.evaluate import _progress_bar
+
+    console = Console(width=160, record=True, color_system=None, force_terminal=False)
+    progress = _progress_bar(console)
+    task = progress.add_task("scoring", total=100)
+    columns = progress.columns
+    rate = next(c for c in columns if type(c).__name__ == "ExamplesPerSecond")
+    assert str(rate.render(progress.tasks[0])) == "– ex/s"  # no rate before two chunks
+    for done in (16, 32, 48):
+        progress.update(task, completed=done)
+    samples = progress.tasks[0]._progress  # chunks finished at 0 s, 8 s and 16 s
+    for i, t in enumerate((0.0, 8.0, 16.0)):
+        samples[i] = samples[i]._replace(timestamp=t)
+    assert str(rate.render(progress.tasks[0])) == "2.00 ex/s"  # 32 examples in 16 s
+    names = [type(c).__name__ for c in columns]
+    assert "TimeRemainingColumn" in names and "MofNCompleteColumn" in names

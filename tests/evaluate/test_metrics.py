@@ -133,3 +133,23 @@ def test_summarize_empty_is_a_clear_error():
         summarize([], [], LABELS)
     with pytest.raises(IclkitError, match="no labelled examples"):
         summarize([None, None], ["pos", "neg"], LABELS)
+
+
+def test_largest_share_and_collapse_threshold():
+    from iclkit.evaluate.metrics import COLLAPSE_SHARE, is_collapsed, largest_share
+
+    assert largest_share({"a": 0.3, "b": 0.7}) == ("b", 0.7)
+    assert largest_share({}) == ("", 0.0)
+    assert COLLAPSE_SHARE == 0.9
+    assert is_collapsed({"a": 0.1, "b": 0.9}) and not is_collapsed({"a": 0.11, "b": 0.89})
+
+
+def test_per_label_f1_and_confusion_counts_agree_with_macro_f1():
+    from iclkit.evaluate.metrics import confusion_counts, macro_f1, per_label_f1
+
+    gold = ["a", "a", "b", "b", "c"]
+    pred = ["a", "b", "b", "b", "a"]
+    f1 = per_label_f1(gold, pred, ["a", "b", "c"])
+    assert f1 == pytest.approx({"a": 0.5, "b": 0.8, "c": 0.0})
+    assert sum(f1.values()) / 3 == pytest.approx(macro_f1(gold, pred, ["a", "b", "c"]))
+    assert confusion_counts(gold, pred, ["a", "b", "c"]) == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]

@@ -154,3 +154,22 @@ def test_file_sha256(tmp_path):
     import hashlib
 
     assert file_sha256(path, chunk=7) == hashlib.sha256(b"abc" * 1000).hexdigest()
+
+
+def test_scan_predictions_reads_without_touching_the_file(tmp_path):
+    from iclkit.evaluate.records import scan_predictions
+
+    with PredictionWriter(tmp_path) as w:
+        for i in range(3):
+            w.write(_record(i))
+    path = tmp_path / "predictions.jsonl"
+    partial = json.dumps(_record(3).to_json())[:40]  # a run still writing its next line
+    path.write_text(path.read_text() + partial)
+    before = path.read_bytes()
+    assert [r.example_id for r in scan_predictions(tmp_path)] == ["0", "1", "2"]
+    assert path.read_bytes() == before  # not repaired: the writer may still be appending
+    path.write_text(json.dumps(_record(0).to_json()) + "\n{oops\n" + json.dumps(_record(1).to_json()) + "\n")
+    with pytest.raises(IclkitError, match="line 2"):
+        scan_predictions(tmp_path)
+    with pytest.raises(IclkitError, match="missing"):
+        scan_predictions(tmp_path / "elsewhere")

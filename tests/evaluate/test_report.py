@@ -60,3 +60,29 @@ def test_seed_aggregate_single_seed_and_missing_calibration():
     assert one["accuracy"]["mean"] == pytest.approx(0.6) and one["accuracy"]["std"] == 0.0
     with pytest.raises(IclkitError):
         seed_aggregate([])
+
+
+def _with_batch_and_distribution(summary: dict, share: float) -> dict:
+    summary["metrics_batch_calibrated"] = {"accuracy": {"value": 0.66, "low": 0.6, "high": 0.7},
+                                           "macro_f1": {"value": 0.6, "low": 0.5, "high": 0.7}}
+    summary["metrics"]["predicted_distribution"] = {"negative": 1 - share, "positive": share}
+    return summary
+
+
+def test_table_has_batch_calibration_and_flags_label_collapse():
+    rows = [row_from_summary(_with_batch_and_distribution(_summary(0.5, 0.3), 0.95), name="collapsed"),
+            row_from_summary(_with_batch_and_distribution(_summary(0.7, 0.7), 0.55), name="healthy")]
+    assert rows[0]["batch_calibrated_accuracy"] == {"value": 0.66, "low": 0.6, "high": 0.7}
+    assert rows[0]["top_label_share"] == {"label": "positive", "value": 0.95}
+    text = _render(results_table(rows, "exp"))
+    assert "batch-cal. acc. (log)" in text and "0.660 [0.600, 0.700]" in text
+    assert "top predicted label" in text and "positive 95% ⚠" in text
+    assert "positive 55%" in text and "positive 55% ⚠" not in text
+
+
+def test_seed_aggregate_keeps_the_most_collapsed_seed_and_batch_mean():
+    seeds = [_with_batch_and_distribution(_summary(0.6, 0.5), s) for s in (0.5, 0.92, 0.7)]
+    agg = seed_aggregate(seeds)
+    assert agg["top_label_share"] == {"label": "positive", "value": 0.92, "n_seeds": 3}
+    assert agg["batch_calibrated_accuracy"]["mean"] == pytest.approx(0.66)
+    assert "positive 92% ⚠" in _render(results_table([{"name": "s", **agg}], "t"))

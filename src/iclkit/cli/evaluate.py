@@ -71,7 +71,6 @@ def _config_from_flags(args: argparse.Namespace):
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from iclkit.config import Variant
-
     from iclkit.pipeline import check_config
 
     config = _config_from_flags(args)
@@ -119,7 +118,6 @@ def _run_variants(name: str, variants, *, out: Path | None) -> None:
     import dataclasses
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from iclkit.evaluate.report import results_table, row_from_summary, seed_aggregate
     from iclkit.pipeline import run
@@ -135,8 +133,7 @@ def _run_variants(name: str, variants, *, out: Path | None) -> None:
                 out_dir = Path(config.out) / f"seed{seed}" if config.out else None
                 config = dataclasses.replace(config, seed=seed, out=str(out_dir) if out_dir else None)
             console.rule(f"{config.name} (seed {config.seed})")
-            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeRemainingColumn(), console=console, transient=True) as progress:
+            with _progress_bar(console) as progress:
                 bar = progress.add_task("scoring", total=None)
                 result = run(config, lm=lms.get(_lm_key(config)), log=console.print,
                              on_progress=lambda done, total, bar=bar: progress.update(bar, completed=done, total=total))
@@ -154,6 +151,29 @@ def _run_variants(name: str, variants, *, out: Path | None) -> None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(rows, indent=2))
         console.print(f"table written to {out / 'results.json'}")
+
+
+def _progress_bar(console):
+    """Done/total, examples per second and the ETA (rich estimates both from the last two minutes of chunks)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class ExamplesPerSecond(ProgressColumn):
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("– ex/s" if speed is None else f"{speed:.2f} ex/s", style="progress.data.speed")
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), ExamplesPerSecond(),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
+                    speed_estimate_period=120.0)
 
 
 def _lm_key(config) -> tuple:

@@ -16,12 +16,13 @@ from iclkit.errors import IclkitError
 EPILOG = """examples:
   iclkit eval --task sst2 --model smollm2-135m --shots 8 --retriever topk --limit 200 --out runs/x
   iclkit run configs/main.yaml shots=4 limit=100
+  iclkit report runs/sst2-main -o runs/sst2-main/report.html
   iclkit tasks        iclkit models
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from iclkit.cli import evaluate, listing
+    from iclkit.cli import evaluate, listing, report
 
     parser = argparse.ArgumentParser(prog="iclkit", description="In-context learning evaluation.",
                                      epilog=EPILOG + "\n" + EXIT_CODES,
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     evaluate.register(sub)
     listing.register(sub)
+    report.register(sub)
     return parser
 
 
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"iclkit: error: {what}{_describe(exc)} (environment failure; details in {_log_traceback()})",
               file=sys.stderr)
         return 3
-    except Exception as exc:  # noqa: BLE001 - a bug: keep the traceback, but out of the user's way
+    except Exception as exc:
         if args.debug:
             raise
         print(f"iclkit: internal error: {_describe(exc)}. This is a bug in iclkit; the traceback is in "

@@ -10,7 +10,7 @@ that 1000 scikit-learn calls would).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -61,8 +61,8 @@ def macro_f1(gold: Labels, pred: Labels, labels: Sequence[str]) -> float:
     _check_pairs(gold, pred)
     from sklearn.metrics import f1_score  # lazy: sklearn.metrics costs ~1 s to import
 
-    to_str = ["" if x is None else str(x) for x in gold], ["" if x is None else str(x) for x in pred]
-    return float(f1_score(*to_str, average="macro", labels=list(labels), zero_division=0))
+    return float(f1_score(_as_strings(gold), _as_strings(pred), average="macro", labels=list(labels),
+                          zero_division=0))
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -228,3 +228,42 @@ def summarize(gold: Labels, pred: Labels, labels: Sequence[str], *, seed: int = 
         "gold_distribution": label_distribution(g, labels),
     }
 
+
+
+# --- per-label views (reports) ---------------------------------------------------------------------------------
+
+COLLAPSE_SHARE = 0.9  # one label taking this share of the predictions is flagged as label collapse
+
+
+def largest_share(distribution: Mapping[str, float]) -> tuple[str, float]:
+    """The most predicted label and its share of a ``label_distribution``; ``("", 0.0)`` when empty."""
+    if not distribution:
+        return "", 0.0
+    label = max(distribution, key=lambda k: (distribution[k], k))
+    return label, float(distribution[label])
+
+
+def is_collapsed(distribution: Mapping[str, float], threshold: float = COLLAPSE_SHARE) -> bool:
+    """Whether one label takes at least ``threshold`` of the predictions (label collapse)."""
+    return largest_share(distribution)[1] >= threshold
+
+
+def per_label_f1(gold: Labels, pred: Labels, labels: Sequence[str]) -> dict[str, float]:
+    """F1 of each task label (0 where undefined), the terms that :func:`macro_f1` averages."""
+    _check_pairs(gold, pred)
+    from sklearn.metrics import f1_score
+
+    scores = f1_score(_as_strings(gold), _as_strings(pred), average=None, labels=list(labels), zero_division=0)
+    return {lab: float(s) for lab, s in zip(labels, scores)}
+
+
+def confusion_counts(gold: Labels, pred: Labels, labels: Sequence[str]) -> list[list[int]]:
+    """Counts with gold labels as rows and predicted labels as columns, both in ``labels`` order."""
+    _check_pairs(gold, pred)
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(_as_strings(gold), _as_strings(pred), labels=list(labels)).tolist()
+
+
+def _as_strings(values: Labels) -> list[str]:
+    return ["" if x is None else str(x) for x in values]

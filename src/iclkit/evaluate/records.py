@@ -143,6 +143,27 @@ def read_predictions(run_dir: str | os.PathLike[str]) -> list[PredictionRecord]:
         return list(writer.records)
 
 
+def scan_predictions(run_dir: str | os.PathLike[str]) -> list[PredictionRecord]:
+    """Records of a run directory, read without writing anything (reports may read a run that is still going).
+
+    A last line that does not parse (being written, or cut off) is skipped; a bad line elsewhere is an error.
+    """
+    path = Path(run_dir) / PREDICTIONS
+    if not path.is_file():
+        raise IclkitError(f"{path}: missing; a run directory needs its predictions file")
+    lines, _ = _read_lines(path)
+    records: dict[str, PredictionRecord] = {}
+    for pos, (lineno, line) in enumerate(lines):
+        try:
+            record = _parse_record(line)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            if pos == len(lines) - 1:
+                break
+            raise IclkitError(f"{path}: line {lineno} is not a valid prediction record ({e})") from e
+        records.setdefault(record.example_id, record)
+    return list(records.values())
+
+
 class RunDir:
     """A run's output directory; guards against resuming it with a configuration that changes results."""
 
