@@ -9,6 +9,13 @@ identical predictions (and log-probabilities within 1e-4).
     python bench/scoring.py                      # both models, everything (~20-30 min on 2 CPU cores)
     python bench/scoring.py --quick              # SmolLM2 only, fewer examples (~3 min)
     python bench/scoring.py --json bench.json    # also write every number
+    python bench/scoring.py --models smollm2-135m --shots 16 --topk 0 --scorers pmi \
+        --engines naive fast unsplit --n-fast 32 --n-naive 4     # PMI: the prefix cache with and without the split
+
+Scorers: ``direct``, ``ppl`` (mean), ``pmi`` (``ppl`` with PMI normalisation: each query adds log P(answer | "")
+requests). Engines: ``naive``, ``fast``, ``all-logits`` (the fast path with the LM head at every position),
+``unsplit`` (the fast path without :func:`iclkit.score.tree.split_by_prefix`, as before it existed: PMI's
+empty-context requests then empty the shared prefix), ``llamacpp``.
 
 Naive = every (prompt, label) sequence run from scratch with full logits, as OpenICL's PPL inferencer and a plain
 HF loop do. The fast path is amortised over ``--n-fast`` queries scored in chunks of 16 (as ``iclkit run`` does);
@@ -112,6 +119,13 @@ def model_flops(lm, tokens: int, logits: int) -> float:
     return 2 * body * tokens + 2 * head * logits
 
 
+# Bench scorer name -> (iclkit scorer, its options)
+SCORERS: dict[str, tuple[str, dict]] = {"direct": ("direct", {}), "ppl": ("ppl", {}),
+                                        "pmi": ("ppl", {"normalization": "pmi"})}
+# Ablations of the fast path: engine name -> the HFLM attribute that turns the optimisation off (set to its opposite)
+ABLATIONS: dict[str, tuple[str, bool]] = {"all-logits": ("all_logits", True), "unsplit": ("split_prefix", False)}
+
+
 def settings(shots: Sequence[int], topk: int) -> list[tuple[str, dict]]:
     out = [(f"{k}-shot fixed" if k else "0-shot", {"shots": k, "retriever": "random" if k else "zero"}) for k in shots]
     if topk:
@@ -160,7 +174,9 @@ def bench_model(name: str, args, peak: float, task, pool, queries, log) -> list[
     cells: list[Cell] = []
     for setting, options in settings(args.shots, args.topk):
         for scorer in args.scorers:
-            config = RunConfig(task="sst2", model=name, scorer=scorer, seed=0, **options)
+            scorer_name, scorer_options = SCORERS[scorer]
+            config = RunConfig(task="sst2", model=name, scorer=scorer_name, scorer_options=scorer_options, seed=0,
+                               **options)
             runner = Runner(config, task, hf, pool)
             items = build_requests(runner, queries[: args.n_fast])
             naive_items = items[: args.n_naive]
@@ -173,11 +189,12 @@ def bench_model(name: str, args, peak: float, task, pool, queries, log) -> list[
             per_token = max(abs(a.logprob - b.logprob) / b.n_tokens for a, b in zip(fast_res, naive_res))
             assert per_token <= 1e-4, f"{name} {setting} {scorer}: log-probs differ by {per_token:.1e} per token"
             row["fast"].max_abs_diff = max(abs(a.logprob - b.logprob) for a, b in zip(fast_res, naive_res))
-            if "all-logits" in args.engines:  # the same fast path with the LM head at every position
-                hf.all_logits = True
-                row["all-logits"], ablation_preds, _ = measure(label, "all-logits", hf, runner, items, peak)
-                hf.all_logits = False
-                assert ablation_preds == fast_preds
+            for engine, (attribute, value) in ABLATIONS.items():  # the same fast path, one optimisation off
+                if engine in args.engines:
+                    setattr(hf, attribute, value)
+                    row[engine], ablation_preds, _ = measure(label, engine, hf, runner, items, peak)
+                    setattr(hf, attribute, not value)
+                    assert ablation_preds == fast_preds
             if cpp is not None:
                 row["llama.cpp"], cpp_preds, _ = measure(label, "llama.cpp", cpp, runner, items, peak, reference=hf)
                 row["llama.cpp"].agreement = sum(a == b for a, b in zip(cpp_preds, fast_preds)) / len(items)
@@ -253,6 +270,11 @@ def targets(cells: list[Cell]) -> list[str]:
                 lines.append(f"{model} {scorer}: 0-shot fast vs the same path with logits at every position = "
                              f"{by[(model, '0-shot', scorer, 'fast')].per_second / ablation.per_second:.2f}x "
                              "(target for Gemma-3-270M >= 2x)")
+            for unsplit in (c for c in cells if (c.model, c.scorer, c.engine) == (model, scorer, "unsplit")):
+                fast = by[(model, unsplit.setting, scorer, "fast")]
+                lines.append(f"{model} {scorer}: {unsplit.setting} fast / unsplit = "
+                             f"{fast.per_second / unsplit.per_second:.1f}x examples/s, tokens run "
+                             f"{fast.tokens_run} vs {unsplit.tokens_run} (the prefix cache kept vs emptied)")
             topk = next((c for c in cells if c.model == model and c.scorer == scorer and "TopK" in c.setting
                          and c.engine == "fast"), None)
             if topk:
@@ -269,9 +291,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", default=["smollm2-135m", "gemma3-270m"])
     p.add_argument("--shots", nargs="+", type=int, default=[0, 4, 16, 32])
     p.add_argument("--topk", type=int, default=8, help="TopK demonstrations (0: skip)")
-    p.add_argument("--scorers", nargs="+", default=["direct", "ppl"])
+    p.add_argument("--scorers", nargs="+", default=["direct", "ppl"], choices=sorted(SCORERS))
     p.add_argument("--engines", nargs="+", default=["naive", "fast", "all-logits", "llamacpp"],
-                   help="all-logits: the fast path with the LM head at every position (ablation)")
+                   help="all-logits: the fast path with the LM head at every position; unsplit: without "
+                        "split_by_prefix (ablations)")
     p.add_argument("--n-fast", type=int, default=64, help="queries for the fast path and llama.cpp")
     p.add_argument("--n-naive", type=int, default=16, help="queries for the naive path (the first of those)")
     p.add_argument("--quick", action="store_true", help="SmolLM2 only, 32 fast / 8 naive queries")

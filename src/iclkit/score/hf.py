@@ -131,8 +131,7 @@ class HFLM(LocalTokenizer):
     def loglikelihood(self, requests: Sequence[LLRequest]) -> list[LLResult]:
         if not requests:
             return []
-        seqs = [Seq(i, tuple(t), n) for i, (t, n) in
-                enumerate(self.encode_pair(r.context, r.continuation) for r in requests)]
+        seqs = self._seqs(requests)
         if not self._verified:
             self._verify(seqs[0])
         if self._fallback_naive:
@@ -337,8 +336,11 @@ class HFLM(LocalTokenizer):
 
     def naive_loglikelihood(self, requests: Sequence[LLRequest]) -> list[LLResult]:
         """Reference path: every ``context + continuation`` run from scratch, full logits. Used by tests/benchmarks."""
-        return self._naive([Seq(i, tuple(t), n) for i, (t, n) in
-                            enumerate(self.encode_pair(r.context, r.continuation) for r in requests)])
+        return self._naive(self._seqs(requests))
+
+    def _seqs(self, requests: Sequence[LLRequest]) -> list[Seq]:
+        return [Seq(i, tuple(t), n) for i, (t, n) in
+                enumerate(self.encode_pair(r.context, r.continuation) for r in requests)]
 
     @torch.inference_mode()
     def _naive(self, seqs: Sequence[Seq]) -> list[LLResult]:
