@@ -7,7 +7,14 @@
 #   ICLKIT_PY=.venv/bin/python LMEVAL=/work/venvs/lmeval/bin/lm_eval OPENICL_PY=/work/venvs/openicl/bin/python \
 #       bash bench/peers/compare_sst2.sh [model=smollm2-135m] [shots=16] [n=64]
 #
-# Each peer runs in its own venv (they pin library versions iclkit does not use); all three use 2 threads, fp32, CPU.
+# Each peer runs in its own venv (they pin library versions iclkit does not use); all three use 2 threads, fp32, CPU:
+#   python3 -m venv /work/venvs/lmeval && /work/venvs/lmeval/bin/pip install torch==2.13.0 transformers==5.23.0 \
+#       tokenizers==0.23.3 accelerate==1.15.0 lm-eval==0.4.13
+#   python3 -m venv /work/venvs/openicl && /work/venvs/openicl/bin/pip install torch==2.13.0 transformers==4.45.2 \
+#       "huggingface_hub<0.26" "numpy>=2,<2.5" accelerate "datasets<3.1" evaluate nltk openai rank-bm25 requests \
+#       scikit-learn "sentence-transformers<3.3" tqdm faiss-cpu \
+#     && /work/venvs/openicl/bin/pip install --no-deps openicl==0.1.8
+#   (openicl 0.1.8 pins transformers==4.28.1, tokenizers==0.13.3 and faiss-gpu, hence --no-deps; no torchvision.)
 # Scoring: iclkit and lm-eval score the label word given the prompt (Direct); OpenICL's PPLInferencer scores the
 # mean NLL of the whole prompt for each label (its only rule without a normalising string).
 set -euo pipefail
@@ -15,7 +22,7 @@ model=${1:-smollm2-135m}; shots=${2:-16}; n=${3:-64}
 here=$(cd "$(dirname "$0")/../.." && pwd); cd "$here"
 ICLKIT_PY=${ICLKIT_PY:-.venv/bin/python}; LMEVAL=${LMEVAL:-lm_eval}; OPENICL_PY=${OPENICL_PY:-}
 OUT=${OUT:-bench/results/peers-sst2.json}
-export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
+export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 work=$(mktemp -d)
 now() { date +%s.%N; }
 

@@ -53,7 +53,7 @@ fewshot_config:
 metric_list:
   - metric: acc
 YAML
-"${LMEVAL%/*}/python" -c "import importlib.metadata as m; print('(lm-eval ' + m.version('lm_eval') + ', transformers ' + m.version('transformers') + ', torch ' + m.version('torch') + ')')" 2>/dev/null || true
+"${LMEVAL%/*}/python" -c "import importlib.metadata as m, torch; print(f'(lm-eval {m.version(\"lm_eval\")}, transformers {m.version(\"transformers\")}, torch {torch.__version__}, {torch.get_num_threads()} threads)')" 2>/dev/null || true
 for k in $shots; do
   log="$work/lm-eval-$k.log"
   start=$(date +%s.%N)
