@@ -8,13 +8,19 @@ examples/s (prompt building and scoring; model loading excluded; other work on t
 
     python bench/agreement.py                              # both models, all 872 examples, 0 and 8 shots
     python bench/agreement.py --models smollm2-135m --limit 100
+    python bench/agreement.py --models gemma3-270m --shots 0 --json bench/results/agreement-gemma-0shot.json
+
+``--json`` also records, per setting, the flips: how many, how many examples have an HF margin under
+``--near-tie`` nats, and on how many flips each back-end is right.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from iclkit.config import RunConfig
@@ -34,6 +40,10 @@ class Comparison:
     max_delta: float
     max_flip_margin: float | None  # largest HF top-2 score margin among examples whose prediction flips
     examples_per_s: dict[str, float]
+    n_flips: int = 0
+    n_near_ties: int = 0  # examples whose HF top-2 margin is under the --near-tie threshold
+    near_tie: float = 0.25
+    right_on_flips: dict[str, int] | None = None  # per back-end: flips on which its prediction is the gold label
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="demonstration seed")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for each back-end")
     parser.add_argument("--out", default=None, help="where runs are written (default: a temporary folder)")
+    parser.add_argument("--near-tie", type=float, default=0.25, help="HF margin (nats) counted as a near tie")
+    parser.add_argument("--json", default=None, help="also write every setting's comparison here")
     return parser.parse_args(argv)
 
 
@@ -71,7 +83,7 @@ def run_setting(backend: str, lm, model: str, shots: int, args: argparse.Namespa
     return run(config, lm=lm, log=lambda _: None)
 
 
-def compare(model: str, shots: int, results: dict[str, RunResult]) -> Comparison:
+def compare(model: str, shots: int, results: dict[str, RunResult], near_tie: float = 0.25) -> Comparison:
     hf = {r.example_id: r for r in results["hf"].records}
     cpp = {r.example_id: r for r in results["llamacpp"].records}
     ids = sorted(hf.keys() & cpp.keys())
@@ -84,6 +96,10 @@ def compare(model: str, shots: int, results: dict[str, RunResult]) -> Comparison
         mean_delta=sum(deltas) / len(deltas), max_delta=max(deltas),
         max_flip_margin=max((top2_margin(hf[i].scores) for i in flips), default=None),
         examples_per_s={b: results[b].summary["timing"]["examples_per_s"] for b in BACKENDS},
+        n_flips=len(flips), near_tie=near_tie,
+        n_near_ties=sum(top2_margin(hf[i].scores) < near_tie for i in ids),
+        right_on_flips={"hf": sum(hf[i].prediction == hf[i].gold for i in flips),
+                        "llamacpp": sum(cpp[i].prediction == cpp[i].gold for i in flips)},
     )
 
 
@@ -118,10 +134,13 @@ def main(argv: list[str] | None = None) -> int:
                     results[shots][backend] = run_setting(backend, lm, model, shots, args, out)
                 del lm
             for shots in args.shots:
-                rows.append(compare(model, shots, results[shots]))
+                rows.append(compare(model, shots, results[shots], args.near_tie))
                 print(format_table(rows[-1:]).splitlines()[-1], flush=True)
     print()
     print(format_table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"command": "python bench/agreement.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                                               "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
     return 0
 
 

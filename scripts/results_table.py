@@ -1,6 +1,10 @@
-"""Collect runs/results/<model>/<task>/... summaries into the Markdown tables of docs/results.md.
+"""Print the Markdown tables of docs/results.md from the committed result files under ``results/``.
 
-Usage: python scripts/results_table.py [runs/results] > table.md
+``results/`` is filled by ``python scripts/collect_results.py`` from the runs the docs name; a row whose files are
+missing is printed as "not re-run yet" rather than with numbers from anywhere else.
+
+    python scripts/results_table.py            # all three tables
+    python scripts/results_table.py paper      # one of: main, paper, lm-eval
 """
 
 from __future__ import annotations
@@ -10,47 +14,99 @@ import statistics
 import sys
 from pathlib import Path
 
-VARIANTS = ("zero-shot", "random-8", "topk-8")
-TASKS = ("sst2", "sst5", "mr", "subj", "agnews", "cb")
+RESULTS = Path("results")
+KEYS = ("metrics", "metrics_calibrated", "metrics_batch_calibrated")  # raw, CC, BC (log-space)
+PAPER_VARIANTS = ("zero-shot", "random-8", "topk-8")
+PAPER_MODELS = ("gemma3-270m", "smollm2-135m")
+PAPER_TASKS = ("sst2", "sst5", "mr", "subj", "agnews", "cb")
+MAIN_VARIANTS = ("zero-shot", "random-8", "topk-8")
+LMEVAL_VARIANTS = (("zero-shot", "zero-shot"), ("random-4", "4 random demonstrations (3 seeds)"))
+COLLAPSE = 0.9  # a run predicting one label this often is flagged ⚠
 
 
 def summaries(variant_dir: Path) -> list[dict]:
+    """One summary per demonstration seed (``seed*/summary.json``), or the variant's single summary."""
     files = sorted(variant_dir.glob("seed*/summary.json")) or sorted(variant_dir.glob("summary.json"))
-    return [json.loads(f.read_text()) for f in files]
+    return [json.loads(f.read_text(encoding="utf-8")) for f in files]
 
 
 def cell(runs: list[dict], key: str) -> str:
+    """Accuracy of one run, or mean ± sample std over seeds; ⚠x% when a run collapses onto one label."""
     values = [r[key]["accuracy"]["value"] for r in runs if key in r]
     if not values:
         return "–"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+    text = f"{values[0]:.3f}" if len(values) == 1 else \
+        f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+    worst = max(max(r[key]["predicted_distribution"].values()) for r in runs if key in r)
+    return text + (f" ⚠{worst:.0%}" if worst >= COLLAPSE else "")
 
 
-def collapse(runs: list[dict], key: str) -> str:
-    """The most predicted label's share, when a run is (nearly) always predicting one label."""
-    worst = max((max(r[key]["predicted_distribution"].values()) for r in runs if key in r), default=0.0)
-    return f" ⚠{worst:.0%}" if worst >= 0.9 else ""
+def with_ci(metric: dict) -> str:
+    return f"{metric['value']:.3f} [{metric['low']:.3f}, {metric['high']:.3f}]"
 
 
-def main(root: Path) -> None:
+def paper_table(root: Path) -> list[str]:
     head = ["zero-shot", "random-8 (3 seeds)", "topk-8"]
-    print("| model | task | n | " + " | ".join(f"{h} | {h.split()[0]} CC | {h.split()[0]} BC" for h in head) + " |")
-    print("|---|---|---|" + "---|" * 9)
-    for model_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for task in TASKS:
-            task_dir = model_dir / task
-            if not task_dir.exists():
+    lines = ["| model | task | n | " + " | ".join(f"{h} | {h.split()[0]} CC | {h.split()[0]} BC" for h in head) + " |",
+             "|---|---|---|" + "---|" * 9]
+    for model in PAPER_MODELS:
+        for task in PAPER_TASKS:
+            runs = {v: summaries(root / model / task / v) for v in PAPER_VARIANTS}
+            if not all(runs.values()):
+                lines.append(f"| {model} | {task} | not re-run yet |" + " |" * 8 + " |")
                 continue
-            cells, n = [], "–"
-            for variant in VARIANTS:
-                runs = summaries(task_dir / variant)
-                n = runs[0]["n"] if runs else n
-                for key in ("metrics", "metrics_calibrated", "metrics_batch_calibrated"):
-                    cells.append(cell(runs, key) + collapse(runs, key))
-            print(f"| {model_dir.name} | {task} | {n} | " + " | ".join(cells) + " |")
+            cells = [cell(runs[v], key) for v in PAPER_VARIANTS for key in KEYS]
+            lines.append(f"| {model} | {task} | {runs['zero-shot'][0]['n']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main_table(root: Path) -> list[str]:
+    head = ("| run | accuracy | macro-F1 | CC accuracy | CC macro-F1 | BC accuracy | predicted \"negative\" (raw) "
+            "| wall time of the variant |")
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for variant in MAIN_VARIANTS:
+        runs = summaries(root / variant)
+        if not runs:
+            lines.append(f"| {variant} | not re-run yet |" + " |" * 6)
+            continue
+        s = runs[0]
+        raw, cc, bc = (s.get(k) for k in KEYS)
+        cells = [with_ci(raw["accuracy"]), with_ci(raw["macro_f1"]),
+                 with_ci(cc["accuracy"]) if cc else "–", with_ci(cc["macro_f1"]) if cc else "–",
+                 with_ci(bc["accuracy"]) if bc else "–",
+                 f"{raw['predicted_distribution'].get('negative', 0):.0%}", f"{s['timing']['seconds']:.0f} s"]
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def lmeval_table(root: Path) -> list[str]:
+    lines = ["| model | run | n | iclkit raw | iclkit CC | iclkit BC |", "|---|---|---|---|---|---|"]
+    for model in PAPER_MODELS:
+        for variant, label in LMEVAL_VARIANTS:
+            runs = summaries(root / model / variant)
+            if not runs:
+                lines.append(f"| {model} | {label} | not re-run yet | | | |")
+                continue
+            lines.append(f"| {model} | {label} | {runs[0]['n']} | " + " | ".join(cell(runs, k) for k in KEYS) + " |")
+    return lines
+
+
+TABLES = {"main": (main_table, "sst2-main"), "paper": (paper_table, "paper-tasks"),
+          "lm-eval": (lmeval_table, "lm-eval-compare")}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(TABLES)
+    for name in names:
+        if name not in TABLES:
+            print(f"unknown table {name!r}; choose from {', '.join(TABLES)}", file=sys.stderr)
+            return 2
+        build, folder = TABLES[name]
+        if len(names) > 1:
+            print(f"\n<!-- {name}: results/{folder} -->")
+        print("\n".join(build(RESULTS / folder)))
+    return 0
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "runs/results"))
+    raise SystemExit(main(sys.argv[1:]))
