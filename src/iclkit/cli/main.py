@@ -14,17 +14,19 @@ EPILOG = """examples:
   iclkit eval --task sst2 --model smollm2-135m --shots 8 --retriever topk --limit 200 --out runs/x
   iclkit run configs/main.yaml shots=4 limit=100
   iclkit tasks        iclkit models
+  iclkit warmup --method metaicl --model smollm2-135m --tasks trec,rte,sst5,cb --out ckpt/metaicl
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from iclkit.cli import evaluate, listing
+    from iclkit.cli import evaluate, listing, warmup
 
     parser = argparse.ArgumentParser(prog="iclkit", description="In-context learning evaluation.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     evaluate.register(sub)
     listing.register(sub)
+    warmup.register(sub)
     return parser
 
 

@@ -1,0 +1,145 @@
+"""Momentum attention (Dai et al. 2023, §5, Eq. 15) as a plug-in for HF causal LMs.
+
+Each attention head's output at position t gets the exponential moving average of the *earlier* value vectors added
+before the output projection::
+
+    out_t = Attn(q_t, K, V) + sum_{i<t} eta^(t-i) v_i          (not normalised, independent of the query)
+
+Mechanism: transformers' attention modules (Llama, Gemma-3, Qwen2, Mistral, ... every model on the
+``AttentionInterface``) call ``ALL_ATTENTION_FUNCTIONS[config._attn_implementation]`` with the post-cache value
+tensor and put the result through ``o_proj``. :func:`add_momentum` registers ``momentum_<base>`` (base = the model's
+current ``sdpa`` or ``eager``) with the same mask function as the base, stores ``eta`` on each chosen attention
+module, and switches the model to it; the new function runs the base attention and adds the momentum term. Modules
+without ``momentum_eta`` (layers left out) get plain attention. :func:`remove_momentum` switches back.
+
+The term is one matrix product per key/value head, ``M @ V`` with ``M[t, i] = eta^(t-i)`` for ``i < t`` (built
+from a masked exponent, so ``eta^(t-i)`` is never evaluated for ``i > t``), then expanded to the query heads of the
+group (GQA) the way attention repeats K/V: no loop over positions. Training and inference both work; with a KV cache
+the query rows are the last ``q_len`` of the cached length. Limits: padding must be on the right (left padding would
+put pad values into later positions' sums); a sliding-window cache that has dropped old values sums only the values
+it keeps (an error of order ``eta^window``).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterable
+
+import torch
+
+PREFIX = "momentum_"
+
+
+def momentum_matrix(q_len: int, kv_len: int, eta: float, *, device=None, dtype=torch.float32) -> torch.Tensor:
+    """``M[r, i] = eta^(t-i)`` for ``i < t``, else 0, where ``t = kv_len - q_len + r`` is query row r's position."""
+    t = torch.arange(kv_len - q_len, kv_len, device=device).unsqueeze(1)
+    i = torch.arange(kv_len, device=device).unsqueeze(0)
+    gap = (t - i).to(torch.float64 if dtype == torch.float64 else torch.float32)
+    earlier = gap > 0
+    weights = torch.exp(torch.where(earlier, gap, torch.zeros_like(gap)) * math.log(eta))
+    return torch.where(earlier, weights, torch.zeros_like(weights)).to(dtype)
+
+
+def momentum_term(value: torch.Tensor, q_len: int, eta: float, n_query_heads: int) -> torch.Tensor:
+    """The momentum added to each query head's output.
+
+    Args:
+        value: ``[batch, kv_heads, kv_len, head_dim]`` (post-cache values, as the attention function receives them).
+        q_len: number of query positions (the last ``q_len`` of ``kv_len``).
+        eta: the decay, ``0 < eta < 1``.
+        n_query_heads: query heads; each key/value head's term is shared by its group (GQA).
+
+    Returns:
+        ``[batch, q_len, n_query_heads, head_dim]``, the layout attention functions return.
+    """
+    m = momentum_matrix(q_len, value.shape[-2], eta, device=value.device, dtype=value.dtype)
+    per_kv_head = torch.matmul(m, value)  # [b, kv_heads, q_len, d]
+    groups = n_query_heads // value.shape[1]
+    return per_kv_head.repeat_interleave(groups, dim=1).transpose(1, 2)
+
+
+def _momentum_attention(base_name: str):
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    def attention(module, query, key, value, attention_mask, **kwargs):
+        base = ALL_ATTENTION_FUNCTIONS[base_name] if base_name != "eager" else _eager(module)
+        out, weights = base(module, query, key, value, attention_mask, **kwargs)
+        eta = getattr(module, "momentum_eta", None)
+        if eta:
+            out = out + momentum_term(value, query.shape[-2], eta, query.shape[1]).to(out.dtype)
+        return out, weights
+
+    return attention
+
+
+def _eager(module):
+    # Each model file defines its own eager attention (Gemma's adds logit soft-capping): use the module's own.
+    return sys.modules[type(module).__module__].eager_attention_forward
+
+
+def register(base_name: str) -> str:
+    """Register ``momentum_<base_name>`` as an attention function and mask type; returns the new name."""
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    name = PREFIX + base_name
+    ALL_ATTENTION_FUNCTIONS.register(name, _momentum_attention(base_name))
+    ALL_MASK_ATTENTION_FUNCTIONS.register(name, ALL_MASK_ATTENTION_FUNCTIONS[base_name])
+    return name
+
+
+def attention_modules(model) -> list[torch.nn.Module]:
+    """The model's self-attention modules (those with ``o_proj`` and a ``layer_idx``), in layer order."""
+    found = [m for m in model.modules() if hasattr(m, "o_proj") and hasattr(m, "layer_idx")]
+    return sorted(found, key=lambda m: m.layer_idx)
+
+
+def _set_implementation(model, name: str) -> None:
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if config is not None and hasattr(config, "_attn_implementation"):
+            config._attn_implementation = name
+
+
+def add_momentum(model, eta: float, *, layers: Iterable[int] | None = None):
+    """Add momentum attention with decay ``eta`` to ``model`` in place (all layers, or the given layer indices).
+
+    Returns the model. Calling it again changes ``eta`` or the layers.
+    """
+    from iclkit.errors import IclkitError
+
+    if not 0.0 < eta < 1.0:
+        raise IclkitError(f"momentum eta must be in (0, 1), got {eta}")
+    modules = attention_modules(model)
+    if not modules:
+        raise IclkitError(f"{type(model).__name__} has no attention modules with o_proj/layer_idx; momentum "
+                          "attention supports models on transformers' AttentionInterface (Llama, Gemma-3, ...)")
+    current = model.config._attn_implementation or "eager"
+    base = current.removeprefix(PREFIX)
+    if base not in ("eager", "sdpa"):
+        raise IclkitError(f"momentum attention wraps 'eager' or 'sdpa' attention, not '{base}'")
+    chosen = set(range(len(modules))) if layers is None else set(layers)
+    for module in modules:
+        module.momentum_eta = eta if module.layer_idx in chosen else None
+    _set_implementation(model, register(base))
+    return model
+
+
+def remove_momentum(model):
+    """Undo :func:`add_momentum`: plain attention again."""
+    for module in attention_modules(model):
+        module.momentum_eta = None
+    current = model.config._attn_implementation or "eager"
+    _set_implementation(model, current.removeprefix(PREFIX))
+    return model
+
+
+def reference_recurrence(value: torch.Tensor, eta: float) -> torch.Tensor:
+    """Reference for tests: ``m_0 = 0, m_{t+1} = eta * (m_t + v_t)`` over ``value [..., T, d]`` (a loop over t)."""
+    out = torch.zeros_like(value)
+    state = torch.zeros_like(value[..., 0, :])
+    for t in range(value.shape[-2]):
+        out[..., t, :] = state
+        state = eta * (state + value[..., t, :])
+    return out
