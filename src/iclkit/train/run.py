@@ -1,9 +1,9 @@
 """Warmup runs: tasks or raw text → a warmup builder → the trainer → a model folder ``iclkit eval`` loads.
 
 This is the one place that wires ``data`` (task loading), the builders and the trainer for ``iclkit warmup``.
-Training and evaluation tasks must be disjoint (the point of warmup is *general* ICL ability): an overlap of task
-names, or training inputs that occur verbatim in an evaluation task's evaluation split, is refused unless
-``allow_overlap`` is set, and then reported as a warning.
+Training and evaluation tasks must be disjoint (the point of warmup is *general* ICL ability): shared task names
+are refused unless ``allow_overlap`` is set (then a warning), and training inputs that occur verbatim in an
+evaluation task's evaluation split are removed from the training pools (with a warning saying how many).
 """
 
 from __future__ import annotations
@@ -42,38 +42,55 @@ class WarmupConfig:
     objectives: tuple[str, ...] = field(default=("nsg", "mwp", "lpp", "cls"))
 
 
-def _load_tasks(names: Sequence[str]):
+def _eval_inputs(names: Sequence[str]) -> set[str]:
+    """The raw inputs of the evaluation tasks' evaluation splits."""
     from iclkit.data.loaders import load_split
     from iclkit.data.tasks import load_task
-    from iclkit.train.warmup import TaskData
+    from iclkit.train.warmup import input_text
 
-    out = []
+    inputs: set[str] = set()
     for name in names:
         spec = load_task(name)
-        out.append(TaskData(spec, tuple(load_split(spec, "train"))))
-    return out
+        inputs |= {input_text(spec, ex) for ex in load_split(spec, "eval")}
+    return inputs
 
 
-def check_overlap(config: WarmupConfig, train_inputs: set[str]) -> list[str]:
-    """Problems with the train/eval split (shared task names, training inputs found in evaluation sets)."""
+def load_train_tasks(names: Sequence[str], exclude: set[str]) -> tuple[list, dict[str, int]]:
+    """Training pools of ``names`` without the examples whose input is in ``exclude``; also how many were dropped.
+
+    SST-5 is built from the same Rotten Tomatoes sentences as MR and Subj: without this filter hundreds of MR/Subj
+    test sentences would be training inputs of the issue's example split.
+    """
     from iclkit.data.loaders import load_split
     from iclkit.data.tasks import load_task
+    from iclkit.train.warmup import TaskData, input_text
 
-    problems = []
-    shared = sorted(set(config.tasks) & set(config.eval_tasks)) if config.method != "selfsup" else []
-    if shared:
-        problems.append(f"training tasks {shared} are also evaluation tasks")
-    for name in config.eval_tasks:
+    tasks, dropped = [], {}
+    for name in names:
         spec = load_task(name)
-        inputs = {" ".join(ex.fields[f] for f in spec.input_fields) for ex in load_split(spec, "eval")}
-        leaked = len(inputs & train_inputs)
-        if leaked:
-            problems.append(f"{leaked} training input(s) occur verbatim in {name}'s evaluation split")
-    return problems
+        pool = load_split(spec, "train")
+        kept = tuple(ex for ex in pool if input_text(spec, ex) not in exclude)
+        if len(kept) < len(pool):
+            dropped[name] = len(pool) - len(kept)
+        tasks.append(TaskData(spec, kept))
+    return tasks, dropped
 
 
-def build_examples(config: WarmupConfig) -> tuple[list[TrainExample], set[str]]:
-    """The training examples of ``config.method`` and the raw inputs they were built from (for the overlap check)."""
+def check_task_overlap(config: WarmupConfig) -> None:
+    """Refuse training tasks that are also evaluation tasks (a warning with ``allow_overlap``)."""
+    shared = sorted(set(config.tasks) & set(config.eval_tasks)) if config.method != "selfsup" else []
+    if not shared:
+        return
+    message = f"training tasks {shared} are also evaluation tasks"
+    if not config.allow_overlap:
+        raise IclkitError(f"train/eval overlap: {message} (pick disjoint --tasks/--eval-tasks, "
+                          "or pass --allow-overlap to train anyway)")
+    warnings.warn(f"train/eval overlap allowed: {message}", stacklevel=3)
+
+
+def build_examples(config: WarmupConfig) -> list[TrainExample]:
+    """The training examples of ``config.method``. Training inputs that occur verbatim in an evaluation task's
+    evaluation split are removed first (reported as a warning), unless ``allow_overlap``."""
     if config.method not in METHODS:
         from iclkit.errors import unknown_name
 
@@ -82,27 +99,24 @@ def build_examples(config: WarmupConfig) -> tuple[list[TrainExample], set[str]]:
         from iclkit.train.selfsup import build_selfsup, read_corpus
 
         n = config.train.steps * config.train.batch_size
-        examples = build_selfsup(read_corpus(config.corpus), shots=config.shots, n_examples=n, seed=config.train.seed,
-                                 objectives=config.objectives)
-        return examples, set()
-    from iclkit.train.warmup import TASK_BUILDERS, input_text
+        return build_selfsup(read_corpus(config.corpus), shots=config.shots, n_examples=n, seed=config.train.seed,
+                             objectives=config.objectives)
+    from iclkit.train.warmup import TASK_BUILDERS
 
-    tasks = _load_tasks(config.tasks)
-    examples = TASK_BUILDERS[config.method](tasks, shots=config.shots, per_task=config.per_task,
-                                            seed=config.train.seed, channel=config.channel)
-    inputs = {input_text(t.spec, ex) for t in tasks for ex in t.pool}
-    return examples, inputs
+    exclude = set() if config.allow_overlap else _eval_inputs(config.eval_tasks)
+    tasks, dropped = load_train_tasks(config.tasks, exclude)
+    if dropped:
+        detail = ", ".join(f"{n} from {name}" for name, n in dropped.items())
+        warnings.warn(f"removed training examples whose text occurs in the evaluation sets of "
+                      f"{', '.join(config.eval_tasks)}: {detail}", stacklevel=2)
+    return TASK_BUILDERS[config.method](tasks, shots=config.shots, per_task=config.per_task,
+                                        seed=config.train.seed, channel=config.channel)
 
 
 def run_warmup(config: WarmupConfig, *, model=None, tokenizer=None) -> TrainResult:
     """Build the data, check the split, train, and save ``<out>/model`` (plus ``data_sample.jsonl``)."""
-    examples, inputs = build_examples(config)
-    problems = check_overlap(config, inputs)
-    if problems and not config.allow_overlap:
-        raise IclkitError("train/eval overlap: " + "; ".join(problems) + " (pick disjoint --tasks/--eval-tasks, "
-                          "or pass --allow-overlap to train anyway)")
-    for problem in problems:
-        warnings.warn(f"train/eval overlap allowed: {problem}", stacklevel=2)
+    check_task_overlap(config)
+    examples = build_examples(config)
     if model is None:
         from iclkit.train.model import load_for_training
 
