@@ -27,7 +27,7 @@ def free_port() -> int:
 
 def launch(args: list[str], out: Path) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 

@@ -7,8 +7,14 @@ import torch
 
 from iclkit.errors import IclkitError
 from iclkit.testing import tiny_gemma3, tiny_llama
-from iclkit.train.momentum import (add_momentum, attention_modules, momentum_matrix, momentum_term,
-                                   reference_recurrence, remove_momentum)
+from iclkit.train.momentum import (
+    add_momentum,
+    attention_modules,
+    momentum_matrix,
+    momentum_term,
+    reference_recurrence,
+    remove_momentum,
+)
 
 
 def direct_sum(value: torch.Tensor, eta: float) -> torch.Tensor:

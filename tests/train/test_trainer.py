@@ -29,8 +29,8 @@ def copy_task_examples(n: int = 24):
 
 
 def run(tmp_path, name="run", on_step=None, **overrides):
-    settings = dict(out=str(tmp_path / name), steps=6, batch_size=4, micro_batch_size=2, lr=5e-3, save_every=2,
-                    progress=False, lora_rank=4)
+    settings = {"out": str(tmp_path / name), "steps": 6, "batch_size": 4, "micro_batch_size": 2, "lr": 5e-3,
+                "save_every": 2, "progress": False, "lora_rank": 4}
     settings.update(overrides)
     trainer = Trainer(tiny_llama(), tiny_tokenizer(), copy_task_examples(), TrainConfig(**settings),
                       identity={"model": "tiny"}, on_step=on_step)

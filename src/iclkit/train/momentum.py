@@ -25,14 +25,18 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterable
+from functools import lru_cache
 
 import torch
 
 PREFIX = "momentum_"
 
 
+@lru_cache(maxsize=8)  # every layer of a forward pass needs the same matrix
 def momentum_matrix(q_len: int, kv_len: int, eta: float, *, device=None, dtype=torch.float32) -> torch.Tensor:
-    """``M[r, i] = eta^(t-i)`` for ``i < t``, else 0, where ``t = kv_len - q_len + r`` is query row r's position."""
+    """``M[r, i] = eta^(t-i)`` for ``i < t``, else 0, where ``t = kv_len - q_len + r`` is query row r's position.
+
+    Cached (do not modify the result in place)."""
     t = torch.arange(kv_len - q_len, kv_len, device=device).unsqueeze(1)
     i = torch.arange(kv_len, device=device).unsqueeze(0)
     gap = (t - i).to(torch.float64 if dtype == torch.float64 else torch.float32)
@@ -53,10 +57,24 @@ def momentum_term(value: torch.Tensor, q_len: int, eta: float, n_query_heads: in
     Returns:
         ``[batch, q_len, n_query_heads, head_dim]``, the layout attention functions return.
     """
-    m = momentum_matrix(q_len, value.shape[-2], eta, device=value.device, dtype=value.dtype)
-    per_kv_head = torch.matmul(m, value)  # [b, kv_heads, q_len, d]
-    groups = n_query_heads // value.shape[1]
-    return per_kv_head.repeat_interleave(groups, dim=1).transpose(1, 2)
+    b, kv, _, d = value.shape
+    per_kv_head = _per_kv_head(value, q_len, eta)  # [b, q_len, kv, d]
+    groups = n_query_heads // kv
+    return per_kv_head.unsqueeze(3).expand(b, q_len, kv, groups, d).reshape(b, q_len, n_query_heads, d)
+
+
+def _per_kv_head(value: torch.Tensor, q_len: int, eta: float) -> torch.Tensor:
+    m = momentum_matrix(q_len, value.shape[-2], float(eta), device=value.device, dtype=value.dtype)
+    return torch.matmul(m, value).transpose(1, 2)
+
+
+def add_momentum_term(out: torch.Tensor, value: torch.Tensor, eta: float) -> torch.Tensor:
+    """``out [b, q, heads, d]`` plus the momentum, broadcast over each key/value head's query group (no copy of
+    the term per query head: query head ``h`` belongs to key/value head ``h // groups``, as in ``repeat_kv``)."""
+    b, q, h, d = out.shape
+    kv = value.shape[1]
+    term = _per_kv_head(value, q, eta).to(out.dtype)
+    return (out.reshape(b, q, kv, h // kv, d) + term.unsqueeze(3)).reshape(b, q, h, d)
 
 
 def _momentum_attention(base_name: str):
@@ -67,7 +85,7 @@ def _momentum_attention(base_name: str):
         out, weights = base(module, query, key, value, attention_mask, **kwargs)
         eta = getattr(module, "momentum_eta", None)
         if eta:
-            out = out + momentum_term(value, query.shape[-2], eta, query.shape[1]).to(out.dtype)
+            out = add_momentum_term(out, value, eta)
         return out, weights
 
     return attention

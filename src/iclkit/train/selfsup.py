@@ -52,7 +52,7 @@ def read_corpus(path: str | Path | None = None) -> str:
 
 def documents(text: str, *, min_sentences: int = 8) -> list[list[str]]:
     """Split raw text into documents (WikiText ``= Title =`` headings, else blank lines) of sentences."""
-    heading = re.compile(r"^\s*= [^=].* =\s*$", re.M)
+    heading = re.compile(r"^\s*= [^=].* =\s*$", re.MULTILINE)
     chunks = heading.split(text) if heading.search(text) else re.split(r"\n\s*\n", text)
     docs = []
     for chunk in chunks:

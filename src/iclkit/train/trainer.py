@@ -261,7 +261,7 @@ class Trainer:
         model = self.accelerator.unwrap_model(self.model)
         missing = set(self._trainable_names()) - set(trainable)
         if missing:
-            raise IclkitError(f"checkpoint {folder} lacks trainable parameters such as {sorted(missing)[0]}")
+            raise IclkitError(f"checkpoint {folder} lacks trainable parameters such as {min(missing)}")
         model.load_state_dict(trainable, strict=False)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
