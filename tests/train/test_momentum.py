@@ -10,6 +10,7 @@ from iclkit.testing import tiny_gemma3, tiny_llama
 from iclkit.train.momentum import (
     add_momentum,
     attention_modules,
+    chunked_momentum,
     momentum_matrix,
     momentum_term,
     reference_recurrence,
@@ -32,6 +33,20 @@ def test_matrix_form_equals_recurrence_and_direct_sum(eta):
     matrix = momentum_matrix(17, 17, eta, dtype=torch.float64) @ value
     torch.testing.assert_close(matrix, reference_recurrence(value, eta), atol=1e-12, rtol=0)
     torch.testing.assert_close(matrix, direct_sum(value, eta), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("length", [1, 7, 8, 9, 50, 130])
+@pytest.mark.parametrize("eta", [0.05, 0.9, 0.999])
+def test_blocked_scan_equals_the_recurrence(length, eta):
+    value = torch.randn(2, 3, length, 5, dtype=torch.float64)
+    torch.testing.assert_close(chunked_momentum(value, eta, 8), reference_recurrence(value, eta), atol=1e-10, rtol=0)
+
+
+def test_long_spans_take_the_blocked_path_and_agree_with_the_dense_one():
+    value = torch.randn(1, 2, 400, 4, dtype=torch.float64)
+    blocked = momentum_term(value, 300, 0.8, 4)  # 300 > BLOCKED_FROM: blocked scan
+    dense = (momentum_matrix(300, 400, 0.8, dtype=torch.float64) @ value).transpose(1, 2).repeat_interleave(2, 2)
+    torch.testing.assert_close(blocked, dense, atol=1e-10, rtol=0)
 
 
 def test_query_rows_are_the_last_positions_of_the_cache():
@@ -80,10 +95,11 @@ def hooked_reference(model, input_ids: torch.Tensor, eta: float) -> torch.Tensor
 
 @pytest.mark.parametrize("make", [tiny_llama, lambda: tiny_gemma3(sliding_window=8)], ids=["llama", "gemma3"])
 @pytest.mark.parametrize("impl", ["sdpa", "eager"])
-def test_plugin_equals_reference_in_a_model(make, impl):
+@pytest.mark.parametrize("length", [20, 300], ids=["dense", "blocked"])
+def test_plugin_equals_reference_in_a_model(make, impl, length):
     model = make()
     model.set_attn_implementation(impl)
-    ids = torch.randint(3, model.config.vocab_size, (2, 20))
+    ids = torch.randint(3, model.config.vocab_size, (2, length))
     with torch.no_grad():
         plain = model(ids).logits
         expected = hooked_reference(model, ids, 0.8)

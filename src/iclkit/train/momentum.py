@@ -14,7 +14,8 @@ without ``momentum_eta`` (layers left out) get plain attention. :func:`remove_mo
 
 The term is one matrix product per key/value head, ``M @ V`` with ``M[t, i] = eta^(t-i)`` for ``i < t`` (built
 from a masked exponent, so ``eta^(t-i)`` is never evaluated for ``i > t``), then expanded to the query heads of the
-group (GQA) the way attention repeats K/V: no loop over positions. Training and inference both work; with a KV cache
+group (GQA) the way attention repeats K/V: no loop over positions. Query spans longer than ``BLOCKED_FROM``
+(training, prefill) use a blocked scan instead (:func:`chunked_momentum`, O(T * CHUNK * d), still matrix form). Training and inference both work; with a KV cache
 the query rows are the last ``q_len`` of the cached length. Limits: padding must be on the right (left padding would
 put pad values into later positions' sums); a sliding-window cache that has dropped old values sums only the values
 it keeps (an error of order ``eta^window``).
@@ -30,6 +31,21 @@ from functools import lru_cache
 import torch
 
 PREFIX = "momentum_"
+# Block size of the blocked scan used for long query spans: cost O(T * CHUNK * d) instead of O(T^2 * d).
+CHUNK = 64
+# Query spans up to this long use the dense matrix form (fewest ops; its O(T^2 d) is small next to attention's).
+BLOCKED_FROM = 256
+
+
+def _decay_matrix(rows: int, cols: int, log_decay: float, *, offset: int, strict: bool, device, dtype) -> torch.Tensor:
+    """``D[r, i] = exp((t - i) * log_decay)`` where ``t = offset + r``, for ``i < t`` (``i <= t`` unless ``strict``),
+    else 0. The exponent is masked before ``exp``, so no entry ever overflows."""
+    t = torch.arange(offset, offset + rows, device=device).unsqueeze(1)
+    i = torch.arange(cols, device=device).unsqueeze(0)
+    gap = (t - i).to(torch.float64 if dtype == torch.float64 else torch.float32)
+    keep = gap > 0 if strict else gap >= 0
+    weights = torch.exp(torch.where(keep, gap, torch.zeros_like(gap)) * log_decay)
+    return torch.where(keep, weights, torch.zeros_like(weights)).to(dtype)
 
 
 @lru_cache(maxsize=8)  # every layer of a forward pass needs the same matrix
@@ -37,12 +53,42 @@ def momentum_matrix(q_len: int, kv_len: int, eta: float, *, device=None, dtype=t
     """``M[r, i] = eta^(t-i)`` for ``i < t``, else 0, where ``t = kv_len - q_len + r`` is query row r's position.
 
     Cached (do not modify the result in place)."""
-    t = torch.arange(kv_len - q_len, kv_len, device=device).unsqueeze(1)
-    i = torch.arange(kv_len, device=device).unsqueeze(0)
-    gap = (t - i).to(torch.float64 if dtype == torch.float64 else torch.float32)
-    earlier = gap > 0
-    weights = torch.exp(torch.where(earlier, gap, torch.zeros_like(gap)) * math.log(eta))
-    return torch.where(earlier, weights, torch.zeros_like(weights)).to(dtype)
+    return _decay_matrix(q_len, kv_len, math.log(eta), offset=kv_len - q_len, strict=True, device=device,
+                         dtype=dtype)
+
+
+@lru_cache(maxsize=8)
+def _chunk_operators(chunk: int, blocks: int, eta: float, device, dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    log_eta = math.log(eta)
+    # rows 0..chunk-1: the exact form inside one block; last row: the block's contribution to the state at the start
+    # of the next block (eta^(chunk - i) v_i). One matmul gives both.
+    within_and_out = torch.cat([momentum_matrix(chunk, chunk, eta, device=device, dtype=dtype),
+                                _decay_matrix(1, chunk, log_eta, offset=chunk, strict=True, device=device,
+                                              dtype=dtype)])
+    # state entering block j: sum over blocks k <= j-1 of (eta^chunk)^(j-1-k) times block k's contribution
+    across = _decay_matrix(blocks, blocks, chunk * log_eta, offset=-1, strict=False, device=device, dtype=dtype)
+    entering = torch.exp(torch.arange(chunk, device=device, dtype=torch.float64) * log_eta).to(dtype).unsqueeze(1)
+    return within_and_out, across, entering
+
+
+def chunked_momentum(value: torch.Tensor, eta: float, chunk: int) -> torch.Tensor:
+    """The momentum at every position of ``value [..., T, d]`` in O(T * chunk * d), in matrix form (a blocked scan).
+
+    Inside a block of ``chunk`` positions the exact matrix form is used; across blocks the state is carried by a
+    small ``[blocks, blocks]`` matrix: ``m_t = within_t + eta^r * H_j`` for position ``r`` of block ``j``, where
+    ``H_j = sum_{k<j} eta^(chunk*(j-1-k)) * sum_{i in block k} eta^(chunk-i) v_i``. Four tensor ops in all: on a
+    loaded CPU each multi-threaded op can stall at a thread barrier, so their number matters as much as FLOPs.
+    """
+    *lead, length, d = value.shape
+    blocks = -(-length // chunk)
+    if blocks * chunk != length:
+        value = torch.nn.functional.pad(value, (0, 0, 0, blocks * chunk - length))  # zeros flow nowhere earlier
+    v = value.reshape(*lead, blocks, chunk, d)
+    within_and_out, across, entering = _chunk_operators(chunk, blocks, float(eta), value.device, value.dtype)
+    both = torch.matmul(within_and_out, v)  # [..., blocks, chunk + 1, d]
+    state = torch.matmul(across, both[..., chunk, :])  # [..., blocks, d]: the state entering each block
+    out = torch.addcmul(both[..., :chunk, :], entering, state.unsqueeze(-2))
+    return out.reshape(*lead, blocks * chunk, d)[..., :length, :]
 
 
 def momentum_term(value: torch.Tensor, q_len: int, eta: float, n_query_heads: int) -> torch.Tensor:
@@ -64,7 +110,11 @@ def momentum_term(value: torch.Tensor, q_len: int, eta: float, n_query_heads: in
 
 
 def _per_kv_head(value: torch.Tensor, q_len: int, eta: float) -> torch.Tensor:
-    m = momentum_matrix(q_len, value.shape[-2], float(eta), device=value.device, dtype=value.dtype)
+    """``[b, q_len, kv_heads, d]``: dense rows for short query spans (decoding), the blocked scan for long ones."""
+    kv_len = value.shape[-2]
+    if q_len > BLOCKED_FROM:
+        return chunked_momentum(value, eta, CHUNK)[..., kv_len - q_len:, :].transpose(1, 2)
+    m = momentum_matrix(q_len, kv_len, float(eta), device=value.device, dtype=value.dtype)
     return torch.matmul(m, value).transpose(1, 2)
 
 
