@@ -65,6 +65,21 @@ def test_resume_after_crash_continues_with_the_same_data_and_loss(tmp_path):
         assert got["loss"] == pytest.approx(want["loss"], abs=1e-5)
 
 
+def test_rerunning_a_finished_run_reports_its_last_loss(tmp_path):
+    first = run(tmp_path, steps=2)
+    again = run(tmp_path, steps=2)
+    assert again.final_loss == pytest.approx(first.final_loss) and len(rows(again)) == 2
+
+
+def test_trackers_that_are_not_installed_are_a_user_error():
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed")
+    with pytest.raises(IclkitError, match="tensorboard.*not installed"):
+        Trainer(tiny_llama(), tiny_tokenizer(), copy_task_examples(), TrainConfig(out="x", report_to=("tensorboard",)))
+
+
 def test_data_order_is_a_pure_function_of_seed_and_step():
     a = [global_batch(s, n=10, batch_size=4, seed=3) for s in range(5)]
     assert a == [global_batch(s, n=10, batch_size=4, seed=3) for s in range(5)]

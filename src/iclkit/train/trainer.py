@@ -156,7 +156,7 @@ class Trainer:
     def train(self) -> TrainResult:
         """Train to ``config.steps`` (resuming from the newest checkpoint when there is one) and save the model."""
         start = self._resume()
-        loss = float("nan")
+        loss = self._last_logged_loss()
         with self._progress(start) as advance:
             for step in range(start, self.config.steps):
                 began = time.perf_counter()
@@ -269,6 +269,13 @@ class Trainer:
         if self.is_main:
             self._truncate_metrics(step)
         return step
+
+    def _last_logged_loss(self) -> float:
+        """The loss of the newest metrics row (what a resumed, already finished run reports), else NaN."""
+        if not self.metrics_path.exists():
+            return float("nan")
+        rows = [ln for ln in self.metrics_path.read_text().splitlines() if ln.strip()]
+        return float(json.loads(rows[-1])["loss"]) if rows else float("nan")
 
     def _truncate_metrics(self, step: int) -> None:
         """Drop metric rows logged after the checkpoint (the crashed run's steps that are about to be redone)."""
