@@ -15,7 +15,7 @@ EPILOG = """examples:
   iclkit warmup --method metaicl --model smollm2-135m --tasks trec,rte,sst5,cb --steps 200 --out ckpt/metaicl
   iclkit warmup --method metaicl --shots 0 --out ckpt/control          # same data, no demonstrations
   iclkit warmup --method selfsup --corpus my_text.txt --out ckpt/selfsup
-  accelerate launch --num_processes 4 -m iclkit.cli.main warmup --method symbol --full --out ckpt/symbol
+  accelerate launch --multi_gpu --num_processes 4 -m iclkit.cli.main warmup --method symbol --full --out ckpt/symbol
   iclkit eval --task sst2 --model ckpt/metaicl/model --shots 4
 """
 
