@@ -39,7 +39,7 @@ def test_training_inputs_found_in_evaluation_sets_are_removed():
     with pytest.warns(UserWarning, match="removed training examples.*from sst5"):
         build_examples(WarmupConfig(method="metaicl", model="tiny", tasks=("sst5",), per_task=2,
                                     train=TrainConfig(out="x")))
-    (sst5,), dropped = load_train_tasks(("sst5",), held_out)
+    (sst5,), _ = load_train_tasks(("sst5",), held_out)
     assert not any(input_text(sst5.spec, ex) in held_out for ex in sst5.pool)
     # the figures docs/training.md quotes: SST-5 train holds MR and Subj test sentences, no SST-2 or AG News ones
     per_eval_task = {name: load_train_tasks(("trec", "rte", "sst5", "cb"), _eval_inputs((name,)))[1]
