@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from iclkit.errors import IclkitError
-from iclkit.testing import tiny_llama, tiny_tokenizer
+from iclkit.testing import tiny_gemma3, tiny_llama, tiny_tokenizer
 from iclkit.train.examples import TrainExample, encode_example, encode_examples
 from iclkit.train.loss import collate, per_example_loss
 
@@ -41,8 +41,9 @@ def test_collate_marks_the_positions_that_predict_targets():
     assert batch["attention_mask"].sum().item() == sum(len(e.input_ids) for e in encoded)
 
 
-def test_loss_equals_manual_cross_entropy_on_target_tokens_only():
-    tok, model = tiny_tokenizer(), tiny_llama()
+@pytest.mark.parametrize("make", [tiny_llama, tiny_gemma3], ids=["llama", "gemma3"])
+def test_loss_equals_manual_cross_entropy_on_target_tokens_only(make):
+    tok, model = tiny_tokenizer(), make()
     examples = [TrainExample("Sentence: the plot is good\nLabel:", " Positive"),
                 TrainExample("a terrible film , awful and boring . it was", " negative .")]
     encoded = encode_examples(tok, examples, 64)
