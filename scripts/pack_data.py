@@ -7,7 +7,7 @@ Usage (from the repository root)::
 The output is byte-for-byte reproducible: rows and fields keep their source order, JSON is written compactly, and
 the gzip header carries no file name and mtime 0. Only the fields a task uses are kept (AG News
 drops ``title``/``description``, which ``text`` already concatenates; TREC keeps ``fine_label``).
-``builtin/README.md`` (sources, splits, licences) is maintained by hand.
+WikiText-2's raw text files are gzipped unchanged. ``builtin/README.md`` (sources, splits, licences) is maintained by hand.
 """
 
 from __future__ import annotations
@@ -53,6 +53,11 @@ def main() -> None:
             dst = args.dst / task / (src.stem + ".jsonl.gz")
             n = pack_split(src, dst, KEEP.get(task))
             print(f"{task}/{dst.name}: {n} rows, {src.stat().st_size:,} -> {dst.stat().st_size:,} bytes")
+    for src in sorted((args.src / "wikitext2").glob("*.txt")):  # raw text for self-supervised warmup (iclkit.train)
+        dst = args.dst / "wikitext2" / (src.name + ".gz")
+        with open(dst, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz:
+            gz.write(src.read_bytes())
+        print(f"wikitext2/{dst.name}: {src.stat().st_size:,} -> {dst.stat().st_size:,} bytes")
     print(f"total: {sum(p.stat().st_size for p in args.dst.rglob('*.jsonl.gz')):,} bytes")
 
 

@@ -18,11 +18,12 @@ EPILOG = """examples:
   iclkit run configs/main.yaml shots=4 limit=100
   iclkit report runs/sst2-main -o runs/sst2-main/report.html
   iclkit tasks        iclkit models
+  iclkit warmup --method metaicl --model smollm2-135m --tasks trec,rte,sst5,cb --out ckpt/metaicl
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from iclkit.cli import evaluate, listing, report
+    from iclkit.cli import evaluate, listing, report, warmup
 
     parser = argparse.ArgumentParser(prog="iclkit", description="In-context learning evaluation.",
                                      epilog=EPILOG + "\n" + EXIT_CODES,
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.register(sub)
     listing.register(sub)
     report.register(sub)
+    warmup.register(sub)
     return parser
 
 

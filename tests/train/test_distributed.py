@@ -1,0 +1,46 @@
+"""Two processes (DDP on CPU through ``accelerate launch``) follow the same loss curve as one process.
+
+accelerate 1.15's ``launch --cpu --num_processes 2`` starts a single process unless an MPI hostfile is given, so the
+two CPU processes are started with the torchrun launcher (``--multi_gpu``), which on a machine without GPUs (or with
+``ACCELERATE_USE_CPU=1``) gives gloo DDP on CPU (``DistributedType.MULTI_CPU``): the same code path as on GPUs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+WORKER = Path(__file__).with_name("ddp_worker.py")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(args: list[str], out: Path) -> list[dict]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_two_processes_equal_one_process(tmp_path):
+    one = launch([sys.executable, str(WORKER), str(tmp_path / "one"), "2"], tmp_path / "one")
+    two = launch([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                  "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                  "--main_process_port", str(free_port()), str(WORKER), str(tmp_path / "two"), "2"], tmp_path / "two")
+    assert json.loads((tmp_path / "one" / "launch.json").read_text()) == {"num_processes": 1, "accumulation": 2}
+    assert json.loads((tmp_path / "two" / "launch.json").read_text()) == {"num_processes": 2, "accumulation": 1}
+    assert [r["examples"] for r in one] == [r["examples"] for r in two]
+    assert [r["tokens"] for r in one] == [r["tokens"] for r in two]
+    for a, b in zip(one, two):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-5)
+    assert one[-1]["loss"] != pytest.approx(one[0]["loss"], rel=1e-3)  # it trained: the curve is not flat

@@ -1,0 +1,71 @@
+"""The loss mask covers exactly the target tokens, and the loss is the per-example mean over them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from iclkit.errors import IclkitError
+from iclkit.testing import tiny_gemma3, tiny_llama, tiny_tokenizer
+from iclkit.train.examples import TrainExample, encode_example, encode_examples
+from iclkit.train.loss import collate, per_example_loss
+
+
+def test_target_span_is_exactly_the_output_tokens():
+    tok = tiny_tokenizer()
+    ex = TrainExample("Sentence: the plot is good\nLabel:", " Positive")
+    enc = encode_example(tok, ex, 128)
+    whole = tok(ex.context + ex.target)["input_ids"]
+    assert list(enc.input_ids) == whole
+    assert tok.decode(list(enc.input_ids[-enc.n_target:])) == " Positive"
+    assert tok.decode(list(enc.input_ids[:-enc.n_target])) == ex.context
+
+
+def test_trailing_space_of_the_context_moves_to_the_target():
+    tok = tiny_tokenizer()
+    enc = encode_example(tok, TrainExample("Label: ", "Positive"), 64)
+    assert tok.decode(list(enc.input_ids[-enc.n_target:])) == " Positive"
+
+
+def test_collate_marks_the_positions_that_predict_targets():
+    tok = tiny_tokenizer()
+    examples = [TrainExample("Sentence: the acting is bad\nLabel:", " Negative"), TrainExample("it was", " great fun")]
+    encoded = encode_examples(tok, examples, 64)
+    batch = collate(encoded, pad_id=tok.pad_token_id)
+    for b, enc in enumerate(encoded):
+        n, k = len(enc.input_ids), enc.n_target
+        expected = torch.zeros(batch["input_ids"].shape[1], dtype=torch.bool)
+        expected[n - k - 1:n - 1] = True
+        assert torch.equal(batch["predicts_target"][b], expected)
+        assert batch["targets"][batch["rows"] == b].tolist() == list(enc.input_ids[-k:])
+    assert batch["attention_mask"].sum().item() == sum(len(e.input_ids) for e in encoded)
+
+
+@pytest.mark.parametrize("make", [tiny_llama, tiny_gemma3], ids=["llama", "gemma3"])
+def test_loss_equals_manual_cross_entropy_on_target_tokens_only(make):
+    tok, model = tiny_tokenizer(), make()
+    examples = [TrainExample("Sentence: the plot is good\nLabel:", " Positive"),
+                TrainExample("a terrible film , awful and boring . it was", " negative .")]
+    encoded = encode_examples(tok, examples, 64)
+    got = per_example_loss(model, collate(encoded, tok.pad_token_id))
+    for b, enc in enumerate(encoded):
+        ids = torch.tensor([enc.input_ids])
+        logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
+        nll = -logp[torch.arange(len(enc.input_ids) - 1), ids[0, 1:]]
+        assert got[b].item() == pytest.approx(nll[-enc.n_target:].mean().item(), abs=1e-5)
+        # changing a context token changes no target position's label, only its prediction
+        assert nll[:-enc.n_target].numel() == len(enc.input_ids) - 1 - enc.n_target
+
+
+def test_left_truncation_keeps_the_target_and_drops_the_earliest_context():
+    tok = tiny_tokenizer()
+    ex = TrainExample("first demo . " * 20 + "Sentence: the plot is good\nLabel:", " Positive")
+    full = encode_example(tok, ex, 1000)
+    cut = encode_example(tok, ex, 16)
+    assert len(cut.input_ids) == 16 and cut.n_target == full.n_target
+    assert cut.input_ids == full.input_ids[-16:]
+
+
+def test_target_longer_than_max_length_is_a_user_error():
+    with pytest.raises(IclkitError, match="max-length"):
+        encode_example(tiny_tokenizer(), TrainExample("a", " great fun . " * 10), 8)
