@@ -16,7 +16,9 @@ import yaml
 
 from iclkit.errors import IclkitError, did_you_mean
 
-DEFAULT_ORDERING = {"topk": "similarity", "bm25": "similarity"}
+# Per-query similarity retrievers put the most similar demonstration next to the query.
+DEFAULT_ORDERING = {"topk": "similarity", "bm25": "similarity", "dpp": "similarity", "votek": "similarity",
+                    "mdl": "similarity", "epr": "similarity"}
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,13 @@ from iclkit.data.tasks import load_task, task_from_file
 from iclkit.evaluate.metrics import summarize
 from iclkit.evaluate.records import PredictionWriter, RunDir, environment_info, file_sha256, write_summary
 from iclkit.prompt.render import PromptBuilder, content_free_query
+from iclkit.errors import IclkitError
+from iclkit.lmprobe import PipelineProbe
 from iclkit.retrieve.base import build_retriever
-from iclkit.retrieve.order import ORDERINGS
+from iclkit.retrieve.order import build_ordering
 from iclkit.score.base import LanguageModel
 from iclkit.score.calibration import batch_calibrate, calibrate, contextual_prior
+from iclkit.score.counting import CountingLM
 from iclkit.score.scorers import build_scorer
 from iclkit.types import Example, LLRequest, PredictionRecord, Prompt, best_label
 
@@ -74,10 +77,17 @@ class Runner:
         template = task.channel() if self.scorer.channel else task.template
         self.builder = PromptBuilder(template, task.labels, task.verbalizer, count_tokens=lm.count_tokens,
                                      max_tokens=lm.max_length)
-        self.retriever = build_retriever(config.retriever, seed=config.seed, **config.retriever_options)
+        available = len(pool) - (1 if pool_is_eval else 0)
+        if config.retriever != "zero" and config.shots > available:
+            raise IclkitError(f"{task.name}: the demonstration pool has {available} usable examples, fewer than "
+                              f"shots={config.shots}")
+        self.probe = PipelineProbe(lm, self.scorer, self.builder, task)  # for LM-guided selection and ordering
+        self.retriever = build_retriever(config.retriever, seed=config.seed, probe=self.probe,
+                                         **config.retriever_options)
         self.retriever.fit(pool)
-        self.order = ORDERINGS.get(config.resolved_ordering)
+        self.order = build_ordering(config.resolved_ordering, probe=self.probe, seed=config.seed)
         self.priors: dict[str, Any] = {}
+        self.selection: dict[str, dict | None] = {}
         # "" cannot stand as the scored input of a channel template
         cf = [s for s in task.content_free if s or not self.scorer.channel]
         self.content_free = [content_free_query(task.input_fields, s, example_id=f"cf{i}") for i, s in enumerate(cf)]
@@ -88,6 +98,7 @@ class Runner:
         if self.pool_is_eval:  # the query must never be its own demonstration
             selected = [d for d in selected if d.example.id != query.id][:k]
         demos = self.order(selected, query, self.config.seed)
+        self.selection[query.id] = selection_details(query, demos, (self.retriever, self.order))
         return self.builder.build(query, [d.example for d in demos])
 
     def score(self, queries: Sequence[Example]) -> list[PredictionRecord]:
@@ -124,7 +135,21 @@ class Runner:
         return PredictionRecord(
             example_id=query.id, demo_ids=prompt.demo_ids, n_demos_requested=prompt.n_demos_requested,
             prompt=prompt.contexts[0], labels=prompt.labels, scores=tuple(scores), prediction=best_label(prompt.labels, scores),
-            gold=query.label, calibrated_scores=cal_scores, calibrated_prediction=cal_pred)
+            gold=query.label, calibrated_scores=cal_scores, calibrated_prediction=cal_pred,
+            selection=self.selection.pop(query.id, None))
+
+
+def selection_details(query: Example, demos: Sequence, parts: Sequence[object]) -> dict | None:
+    """The demonstrations' own scores and whatever the retriever/ordering report for ``query`` (additive fields)."""
+    info: dict[str, Any] = {}
+    for part in parts:
+        details = getattr(part, "details", None)
+        if details is not None:
+            info.update(details(query) or {})
+    scores = {d.example.id: round(d.score, 6) for d in demos if d.score is not None}
+    if scores:
+        info["demo_scores"] = scores
+    return info or None
 
 
 def run(config: RunConfig, *, lm: LanguageModel | None = None,
@@ -152,7 +177,8 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
                 lm = load_lm(config)
             log(f"indexing the pool with retriever '{config.retriever}'"
                 + (" (embeddings are cached after the first run)" if config.retriever == "topk" else ""))
-            runner = Runner(config, task, lm, pool, pool_is_eval=_same_source(task))
+            counted = CountingLM(lm)
+            runner = Runner(config, task, counted, pool, pool_is_eval=_same_source(task))
             for start in range(0, len(todo), CHUNK):
                 for record in runner.score(todo[start : start + CHUNK]):
                     writer.write(record)
@@ -161,6 +187,8 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
         wanted = {e.id for e in eval_set}
         records = [r for r in writer.records if r.example_id in wanted]
     summary = _summary(config, task, lm, records, time.perf_counter() - started, len(todo))
+    if todo:
+        summary["cost"] = counted.usage.to_dict()
     write_summary(run_dir, summary)
     return RunResult(config, run_dir, summary, records, lm)
 

@@ -32,6 +32,7 @@ class TopKDemos:
         if not pool:
             raise IclkitError("the demonstration pool is empty")
         self.pool = list(pool)
+        self._index = {e.id: i for i, e in enumerate(self.pool)}
         self.matrix = cached_encode(self.embedder, [input_text(e) for e in self.pool])
 
     def similarities(self, query: Example) -> np.ndarray:
