@@ -107,7 +107,7 @@ class EPRDemos:
                                   for i, name in enumerate(("anchor", "positive", "negative"))})
         with tempfile.TemporaryDirectory() as tmp:
             args = Args(output_dir=tmp, num_train_epochs=self.epochs, per_device_train_batch_size=self.batch_size,
-                        learning_rate=self.learning_rate, warmup_ratio=0.1, seed=self.seed, save_strategy="no",
+                        learning_rate=self.learning_rate, warmup_steps=0.1, seed=self.seed, save_strategy="no",
                         report_to=[], disable_tqdm=True, logging_strategy="no", use_cpu=True,
                         batch_sampler=BatchSamplers.NO_DUPLICATES)
             SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
