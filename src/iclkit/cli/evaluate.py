@@ -113,7 +113,9 @@ def _check_names(config) -> None:
     BACKENDS.get(config.backend)
     if config.backend in ("hf", "llamacpp"):  # a server's or vLLM's model name is checked by them
         check_model_name(config.model)
-    RETRIEVERS.get(config.retriever)
+    check_options = getattr(RETRIEVERS.get(config.retriever), "check_options", None)
+    if check_options is not None:  # e.g. a saved retriever's path, before minutes of model loading
+        check_options(dict(config.retriever_options))
     ORDERINGS.get(config.resolved_ordering)
     SCORERS.get(config.scorer)
 

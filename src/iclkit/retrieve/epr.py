@@ -53,6 +53,12 @@ class EPRDemos:
         self.probe = probe if model_path else require_probe(probe, "epr (training)")
         self.train_info: dict = {}
 
+    @staticmethod
+    def check_options(options: dict) -> None:
+        """Cheap checks run before any model is loaded (``iclkit eval/run/validate``)."""
+        if options.get("model_path"):
+            check_saved(Path(options["model_path"]))
+
     def fit(self, pool: Sequence[Example]) -> None:
         require_labels(pool, "epr")
         require_pool_size(pool, self.n_candidates + 1, "epr (n_candidates + 1)")
@@ -140,9 +146,7 @@ class EPRDemos:
 def load_epr(path: str | Path):
     """A retriever saved by :class:`EPRDemos`; a missing or corrupt folder is a user error."""
     path = Path(path)
-    if not (path / MARKER).exists():
-        raise IclkitError(f"retriever 'epr': {path} is not a saved EPR retriever (no {MARKER}); "
-                          "train one with save_path=... first")
+    check_saved(path)
     try:
         from sentence_transformers import SentenceTransformer
 
@@ -150,3 +154,9 @@ def load_epr(path: str | Path):
     except Exception as exc:  # noqa: BLE001 - any failure to read the folder is reported as one line
         raise IclkitError(f"retriever 'epr': cannot load the saved retriever at {path}: "
                           f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def check_saved(path: Path) -> None:
+    if not (path / MARKER).exists():
+        raise IclkitError(f"retriever 'epr': {path} is not a saved EPR retriever (no {MARKER}); "
+                          "train one with save_path=... first")
