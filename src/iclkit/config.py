@@ -17,6 +17,7 @@ import yaml
 from iclkit.errors import IclkitError, did_you_mean
 
 # Per-query similarity retrievers put the most similar demonstration next to the query.
+CALIBRATIONS = ("none", "contextual", "batch")
 DEFAULT_ORDERING = {"topk": "similarity", "bm25": "similarity", "dpp": "similarity", "votek": "similarity",
                     "mdl": "similarity", "epr": "similarity"}
 
@@ -40,7 +41,7 @@ class RunConfig:
     ordering: str | None = None             # None: similarity for topk/bm25, as retrieved otherwise
     scorer: str = "direct"
     scorer_options: Mapping[str, Any] = field(default_factory=dict)
-    calibration: str = "none"               # none | contextual
+    calibration: str = "none"               # none | contextual | batch (batch: computed from the run's scores)
     instruction: str | None = None          # overrides the task template's instruction
     seed: int = 0                           # demonstration selection/ordering seed
     limit: int | None = None                # evaluate a seeded slice of this many examples
@@ -53,8 +54,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.shots < 0:
             raise IclkitError(f"shots must be >= 0, not {self.shots}")
-        if self.calibration not in ("none", "contextual"):
-            raise IclkitError(f"calibration must be 'none' or 'contextual', not {self.calibration!r}")
+        if self.calibration not in CALIBRATIONS:
+            raise IclkitError(f"calibration must be one of {', '.join(CALIBRATIONS)}, not {self.calibration!r}")
         if self.limit is not None and self.limit <= 0:
             raise IclkitError(f"limit must be positive, not {self.limit}")
         if self.retriever == "zero" and self.shots:

@@ -139,6 +139,19 @@ class Runner:
             selection=self.selection.pop(query.id, None))
 
 
+def score_examples(config: RunConfig, task: TaskSpec, lm: LanguageModel, pool: Sequence[Example],
+                   queries: Sequence[Example], *, pool_is_eval: bool = False
+                   ) -> tuple[list[PredictionRecord], dict[str, int]]:
+    """Score ``queries`` in memory (no run directory), with the LM usage it took; ``pool_is_eval`` keeps each query
+    out of its own demonstrations (``iclkit tune`` scores a development slice drawn from the pool)."""
+    counted = CountingLM(lm)
+    runner = Runner(config, task, counted, pool, pool_is_eval=pool_is_eval)
+    records: list[PredictionRecord] = []
+    for start in range(0, len(queries), CHUNK):
+        records += runner.score(queries[start : start + CHUNK])
+    return records, counted.usage.to_dict()
+
+
 def selection_details(query: Example, demos: Sequence, parts: Sequence[object]) -> dict | None:
     """The demonstrations' own scores and whatever the retriever/ordering report for ``query`` (additive fields)."""
     info: dict[str, Any] = {}

@@ -13,18 +13,22 @@ from iclkit.errors import IclkitError
 EPILOG = """examples:
   iclkit eval --task sst2 --model smollm2-135m --shots 8 --retriever topk --limit 200 --out runs/x
   iclkit run configs/main.yaml shots=4 limit=100
+  iclkit tune --task sst2 --model smollm2-135m --budget 12 --dev-size 100
+  iclkit compare --tasks sst2,mr --methods random,topk,dpp --seeds 0,1,2 --limit 100
   iclkit tasks        iclkit models
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from iclkit.cli import evaluate, listing
+    from iclkit.cli import compare, evaluate, listing, tune
 
     parser = argparse.ArgumentParser(prog="iclkit", description="In-context learning evaluation.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     evaluate.register(sub)
     listing.register(sub)
+    tune.register(sub)
+    compare.register(sub)
     return parser
 
 
