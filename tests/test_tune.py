@@ -37,7 +37,7 @@ def base(pool, eval_file):
 
 
 def test_search_never_reads_the_evaluation_set(files):
-    pool, clean, poisoned, corrupt = files
+    pool, _, _, corrupt = files
     lm = DummyLM(bias={"positive": 0.3})
     # an unreadable evaluation file does not matter to the search: it is never opened
     ranking = search(base(pool, corrupt), resolve_task(base(pool, corrupt)), lm, SPACE, dev_size=20,

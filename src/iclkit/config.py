@@ -16,8 +16,8 @@ import yaml
 
 from iclkit.errors import IclkitError, did_you_mean
 
-# Per-query similarity retrievers put the most similar demonstration next to the query.
 CALIBRATIONS = ("none", "contextual", "batch")
+# Per-query similarity retrievers put the most similar demonstration next to the query.
 DEFAULT_ORDERING = {"topk": "similarity", "bm25": "similarity", "dpp": "similarity", "votek": "similarity",
                     "mdl": "similarity", "epr": "similarity"}
 

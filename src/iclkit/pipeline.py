@@ -17,11 +17,11 @@ from iclkit.config import NON_RESULT_KEYS, RunConfig
 from iclkit.data.loaders import load_split, subsample
 from iclkit.data.spec import TaskSpec
 from iclkit.data.tasks import load_task, task_from_file
+from iclkit.errors import IclkitError
 from iclkit.evaluate.metrics import summarize
 from iclkit.evaluate.records import PredictionWriter, RunDir, environment_info, file_sha256, write_summary
-from iclkit.prompt.render import PromptBuilder, content_free_query
-from iclkit.errors import IclkitError
 from iclkit.lmprobe import PipelineProbe
+from iclkit.prompt.render import PromptBuilder, content_free_query
 from iclkit.retrieve.base import build_retriever
 from iclkit.retrieve.order import build_ordering
 from iclkit.score.base import LanguageModel

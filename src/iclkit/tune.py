@@ -52,7 +52,7 @@ class TuneSpace:
     calibrations: tuple[str, ...] = ("none", "contextual", "batch")
 
     def candidates(self, budget: int | None, seed: int) -> list[dict[str, Any]]:
-        grid = [dict(retriever=r, ordering=o, shots=k, scorer=s, instruction=i) for r, o, k, s, i in
+        grid = [{"retriever": r, "ordering": o, "shots": k, "scorer": s, "instruction": i} for r, o, k, s, i in
                 itertools.product(self.retrievers, self.orderings, self.shots, self.scorers, self.instructions)]
         if budget is not None and budget < len(grid):
             grid = [grid[i] for i in sorted(random.Random(seed).sample(range(len(grid)), budget))]

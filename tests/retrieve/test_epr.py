@@ -89,8 +89,8 @@ def held_out():
 
 def test_epr_trained_encoder_ranks_its_positives_above_its_negatives_on_held_out_pairs(tiny_encoder, tmp_path):
     probe = ScriptedProbe(LABELS, gold_fn=scripted_gold)
-    options = dict(encoder=tiny_encoder, n_train=40, n_candidates=79, n_pos=4, epochs=10, batch_size=16,
-                   learning_rate=1e-2)  # ~100 optimiser steps: the least that fits reliably
+    options = {"encoder": tiny_encoder, "n_train": 40, "n_candidates": 79, "n_pos": 4, "epochs": 10,
+               "batch_size": 16, "learning_rate": 1e-2}  # ~100 optimiser steps: the least that fits reliably
     from sentence_transformers import SentenceTransformer
 
     queries, cands = held_out()

@@ -130,11 +130,11 @@ def parse_input(template: TemplateSpec, text: str, fields: Sequence[str]) -> dic
 
     parts = [(re.escape(lit), name) for lit, name, _, _ in string.Formatter().parse(template.input)]
     body = "".join(lit + (f"(?P<{name}>.+?)" if name in fields else ".*?") if name else lit for lit, name in parts)
-    match = re.match(body + r".*\Z", text, flags=re.S)
+    match = re.match(body + r".*\Z", text, flags=re.DOTALL)
     if match is None and parts and parts[-1][1] is None:  # cut before the closing literal ("\nLabel:")
         head = "".join(lit + (f"(?P<{name}>.+?)" if name in fields else ".*?") if name else lit
                        for lit, name in parts[:-1])
-        match = re.match(head + r"\s*\Z", text, flags=re.S)
+        match = re.match(head + r"\s*\Z", text, flags=re.DOTALL)
     if match is None:
         return None
     values = {f: match.group(f).strip() for f in fields if f in match.groupdict()}

@@ -14,6 +14,7 @@ number below k is an error.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 from iclkit.errors import IclkitError

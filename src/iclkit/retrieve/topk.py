@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from iclkit.errors import IclkitError
 from iclkit.retrieve.base import input_text
 from iclkit.retrieve.embed import DEFAULT_EMBEDDER, Embedder, cached_encode, get_embedder
