@@ -72,3 +72,12 @@ def test_cli_exits_2_on_a_missing_saved_retriever(data_file, tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "not a saved EPR retriever" in err and "Traceback" not in err
+
+
+def test_sgicl_through_the_pipeline_generates_label_conditioned_demonstrations(data_file, tmp_path):
+    lm = DummyLM(generate_fn=lambda req: "a generated review\nmore text")
+    result, rows = go(data_file, tmp_path, lm=lm, retriever="sgicl")
+    assert all(len(r["demo_ids"]) == 2 and set(r["selection"]["sgicl_generated"].values()) == {"a generated review"}
+               for r in rows)
+    assert "Input: a generated review\nLabel: negative" in rows[0]["prompt"]
+    assert result.summary["cost"]["generate_requests"] == 6 * 2

@@ -58,6 +58,13 @@ class PipelineProbe:
             out.append(Example(f"probe{i}", fields, None) if full else None)
         return out
 
+    def generate_for_labels(self, items: Sequence[tuple[Example, str]], *, instruction: str,
+                            max_new_tokens: int = 48) -> list[str]:
+        contexts = [instruction.format(input=" ".join(q.fields[f] for f in self.task.input_fields),
+                                       label=self.task.verbalizer[label]) for q, label in items]
+        texts = self.lm.generate([GenRequest(c, stop=("\n",), max_new_tokens=max_new_tokens) for c in contexts])
+        return [t.strip() for t in texts]
+
     def _loglikelihood(self, requests: list[LLRequest]):
         results = []
         for start in range(0, len(requests), CHUNK):

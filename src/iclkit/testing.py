@@ -116,9 +116,11 @@ class ScriptedProbe:
 
     name = "scripted"
 
-    def __init__(self, labels: Sequence[str], score_fn=None, gold_fn=None, generate_fn=None) -> None:
+    def __init__(self, labels: Sequence[str], score_fn=None, gold_fn=None, generate_fn=None,
+                 label_generate_fn=None) -> None:
         self.labels = tuple(labels)
         self.score_fn, self.gold_fn, self.generate_fn = score_fn, gold_fn, generate_fn
+        self.label_generate_fn = label_generate_fn  # (query, label) -> text, for SG-ICL
         self.scored: list[tuple[tuple[str, ...], str]] = []  # (demo ids, query id) of every label_scores item
 
     def label_scores(self, items):
@@ -130,6 +132,9 @@ class ScriptedProbe:
 
     def generate_inputs(self, demo_sets, *, max_new_tokens: int = 64):
         return [self.generate_fn(list(demos)) for demos in demo_sets]
+
+    def generate_for_labels(self, items, *, instruction: str, max_new_tokens: int = 48):
+        return [self.label_generate_fn(q, label) for q, label in items]
 
 
 def assert_lm_contract(lm, *, atol: float = 1e-4) -> None:

@@ -38,6 +38,7 @@ RETRIEVERS.register("mdl", "iclkit.retrieve.mdl:MDLDemos")
 RETRIEVERS.register("mi", "iclkit.retrieve.mi:MutualInfoDemos")
 RETRIEVERS.register("epr", "iclkit.retrieve.epr:EPRDemos")
 RETRIEVERS.register("active", "iclkit.retrieve.active:ActiveDemos")
+RETRIEVERS.register("sgicl", "iclkit.retrieve.sgicl:SelfGeneratedDemos")
 
 
 @runtime_checkable
@@ -61,6 +62,12 @@ class LMProbe(Protocol):
                         max_new_tokens: int = 64) -> list[Example | None]:
         """For each demonstration sequence, let the model continue it and parse what it wrote as one new
         (unlabelled) input; ``None`` where the continuation does not parse (Lu et al.'s probing examples)."""
+        ...
+
+    def generate_for_labels(self, items: Sequence[tuple[Example, str]], *, instruction: str,
+                            max_new_tokens: int = 48) -> list[str]:
+        """For each (query, label): the model's continuation of ``instruction`` filled with the query's input
+        (``{input}``) and the label's verbalizer word (``{label}``), up to the first newline (SG-ICL)."""
         ...
 
 
