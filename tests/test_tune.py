@@ -83,3 +83,10 @@ def test_too_small_dev_slice_is_an_error(files):
     pool, clean, _, _ = files
     with pytest.raises(IclkitError, match="dev_size=5 is too small"):
         search(base(pool, clean), resolve_task(base(pool, clean)), DummyLM(), SPACE, dev_size=5)
+
+
+def test_a_pool_that_is_also_the_evaluation_set_is_refused(files):
+    pool, _, _, _ = files
+    config = RunConfig(data_file=str(pool), model="dummy")
+    with pytest.raises(IclkitError, match="same file"):
+        search(config, resolve_task(config), DummyLM(), SPACE, dev_size=20)

@@ -88,6 +88,9 @@ def predictions(records: Sequence[PredictionRecord], calibration: str) -> list[s
 def search(base: RunConfig, task: TaskSpec, lm: LanguageModel, space: TuneSpace, *, budget: int | None = None,
            dev_size: int = 100, seed: int = 0, log: Callable[[str], None] = print) -> list[Ranked]:
     """Rank the candidates on a dev slice of the pool. Reads the ``train`` split only."""
+    if task.source.splits.get("train") == task.source.splits.get("eval"):
+        raise IclkitError(f"tune: task {task.name!r} draws its pool and its evaluation set from the same file; give "
+                          "a separate evaluation file so the dev slice cannot overlap the evaluation set")
     pool = load_split(task, "train")
     dev = dev_slice(pool, dev_size, seed)
     ranked: list[tuple[tuple, Ranked]] = []
