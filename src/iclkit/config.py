@@ -16,7 +16,10 @@ import yaml
 
 from iclkit.errors import IclkitError, did_you_mean, yaml_problem
 
-DEFAULT_ORDERING = {"topk": "similarity", "bm25": "similarity"}
+CALIBRATIONS = ("none", "contextual", "batch")
+# Per-query similarity retrievers put the most similar demonstration next to the query.
+DEFAULT_ORDERING = {"topk": "similarity", "bm25": "similarity", "dpp": "similarity", "votek": "similarity",
+                    "mdl": "similarity", "epr": "similarity"}
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class RunConfig:
     ordering: str | None = None             # None: similarity for topk/bm25, as retrieved otherwise
     scorer: str = "direct"
     scorer_options: Mapping[str, Any] = field(default_factory=dict)
-    calibration: str = "none"               # none | contextual
+    calibration: str = "none"               # none | contextual | batch (batch: computed from the run's scores)
     instruction: str | None = None          # overrides the task template's instruction
     seed: int = 0                           # demonstration selection/ordering seed
     limit: int | None = None                # evaluate a seeded slice of this many examples
@@ -70,7 +73,6 @@ class RunConfig:
         return out
 
 
-CALIBRATIONS = ("none", "contextual")
 # The type and smallest value of every field that is not a plain string; checked when a config is built, so a YAML
 # typo (`shots: eight`, `seed: 1.5`) stops at load time naming the key instead of deep inside a run.
 _INT_FIELDS = {"shots": 0, "seed": 0, "batch_size": 1, "limit": 1, "eval_seed": 0, "max_length": 1}

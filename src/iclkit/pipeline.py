@@ -18,13 +18,16 @@ from iclkit.config import NON_RESULT_KEYS, RunConfig
 from iclkit.data.loaders import load_split, subsample
 from iclkit.data.spec import TaskSpec
 from iclkit.data.tasks import load_task, task_from_file
+from iclkit.errors import IclkitError
 from iclkit.evaluate.metrics import summarize
 from iclkit.evaluate.records import PredictionWriter, RunDir, environment_info, file_sha256, write_summary
+from iclkit.lmprobe import PipelineProbe
 from iclkit.prompt.render import PromptBuilder, content_free_query
 from iclkit.retrieve.base import build_retriever
-from iclkit.retrieve.order import ORDERINGS
+from iclkit.retrieve.order import ORDERINGS, build_ordering
 from iclkit.score.base import LanguageModel
 from iclkit.score.calibration import batch_calibrate, calibrate, contextual_prior
+from iclkit.score.counting import CountingLM
 from iclkit.score.scorers import build_scorer
 from iclkit.timing import StageTimer
 from iclkit.types import Example, LLRequest, PredictionRecord, Prompt, best_label
@@ -64,17 +67,20 @@ def check_config(config: RunConfig, *, model: bool = True) -> None:
     Called before anything is created on disk, so a typo never costs a model load or leaves a run directory.
     """
     from iclkit.registry import check_options
-    from iclkit.retrieve.base import RETRIEVERS
+    from iclkit.retrieve.base import INJECTED, RETRIEVERS
     from iclkit.score.backends import check_backend_options
     from iclkit.score.models import check_model_name
     from iclkit.score.scorers import SCORERS
 
     if model and config.backend in ("hf", "llamacpp"):  # a server's or vLLM's model name is checked by them
         check_model_name(config.model)
-    check_options(f"retriever '{config.retriever}' (retriever_options)", RETRIEVERS.get(config.retriever).__init__,
-                  config.retriever_options, exclude=("seed",),
+    retriever = RETRIEVERS.get(config.retriever)
+    check_options(f"retriever '{config.retriever}' (retriever_options)", retriever.__init__,
+                  config.retriever_options, exclude=INJECTED,
                   hint=" (per_query applies to random and balanced only)"
                   if "per_query" in config.retriever_options else "")
+    if hasattr(retriever, "check_saved_options"):  # e.g. a saved retriever's path, before minutes of model loading
+        retriever.check_saved_options(dict(config.retriever_options))
     ORDERINGS.get(config.resolved_ordering)
     check_options(f"scorer '{config.scorer}' (scorer_options)", SCORERS.get(config.scorer).__init__,
                   config.scorer_options)
@@ -103,10 +109,17 @@ class Runner:
         template = task.channel() if self.scorer.channel else task.template
         self.builder = PromptBuilder(template, task.labels, task.verbalizer, count_tokens=lm.count_tokens,
                                      max_tokens=lm.max_length)
-        self.retriever = build_retriever(config.retriever, seed=config.seed, **config.retriever_options)
+        available = len(pool) - (1 if pool_is_eval else 0)
+        if config.retriever != "zero" and config.shots > available:
+            raise IclkitError(f"{task.name}: the demonstration pool has {available} usable examples, fewer than "
+                              f"shots={config.shots}")
+        self.probe = PipelineProbe(lm, self.scorer, self.builder, task)  # for LM-guided selection and ordering
+        self.retriever = build_retriever(config.retriever, seed=config.seed, probe=self.probe,
+                                         **config.retriever_options)
         self.retriever.fit(pool)
-        self.order = ORDERINGS.get(config.resolved_ordering)
+        self.order = build_ordering(config.resolved_ordering, probe=self.probe, seed=config.seed)
         self.priors: OrderedDict[str, Any] = OrderedDict()  # contextual priors by prompt prefix, oldest first
+        self.selection: dict[str, dict | None] = {}
         # "" cannot stand as the scored input of a channel template
         cf = [s for s in task.content_free if s or not self.scorer.channel]
         self.content_free = [content_free_query(task.input_fields, s, example_id=f"cf{i}") for i, s in enumerate(cf)]
@@ -119,6 +132,7 @@ class Runner:
         if self.pool_is_eval:  # the query must never be its own demonstration
             selected = [d for d in selected if d.example.id != query.id][:k]
         demos = self.order(selected, query, self.config.seed)
+        self.selection[query.id] = selection_details(query, demos, (self.retriever, self.order))
         return self.builder.build(query, [d.example for d in demos])
 
     def score(self, queries: Sequence[Example]) -> list[PredictionRecord]:
@@ -169,7 +183,34 @@ class Runner:
         return PredictionRecord(
             example_id=query.id, demo_ids=prompt.demo_ids, n_demos_requested=prompt.n_demos_requested,
             prompt=prompt.contexts[0], labels=prompt.labels, scores=tuple(scores), prediction=best_label(prompt.labels, scores),
-            gold=query.label, calibrated_scores=cal_scores, calibrated_prediction=cal_pred)
+            gold=query.label, calibrated_scores=cal_scores, calibrated_prediction=cal_pred,
+            selection=self.selection.pop(query.id, None))
+
+
+def score_examples(config: RunConfig, task: TaskSpec, lm: LanguageModel, pool: Sequence[Example],
+                   queries: Sequence[Example], *, pool_is_eval: bool = False
+                   ) -> tuple[list[PredictionRecord], dict[str, int]]:
+    """Score ``queries`` in memory (no run directory), with the LM usage it took; ``pool_is_eval`` keeps each query
+    out of its own demonstrations (``iclkit tune`` scores a development slice drawn from the pool)."""
+    counted = CountingLM(lm)
+    runner = Runner(config, task, counted, pool, pool_is_eval=pool_is_eval)
+    records: list[PredictionRecord] = []
+    for start in range(0, len(queries), CHUNK):
+        records += runner.score(queries[start : start + CHUNK])
+    return records, counted.usage.to_dict()
+
+
+def selection_details(query: Example, demos: Sequence, parts: Sequence[object]) -> dict | None:
+    """The demonstrations' own scores and whatever the retriever/ordering report for ``query`` (additive fields)."""
+    info: dict[str, Any] = {}
+    for part in parts:
+        details = getattr(part, "details", None)
+        if details is not None:
+            info.update(details(query) or {})
+    scores = {d.example.id: round(d.score, 6) for d in demos if d.score is not None}
+    if scores:
+        info["demo_scores"] = scores
+    return info or None
 
 
 def run(config: RunConfig, *, lm: LanguageModel | None = None,
@@ -191,7 +232,7 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
         f"pool of {len(pool)}")
     created = run_dir.create()
     try:
-        records, lm, n_scored = _predict(config, task, pool, eval_set, run_dir, lm, timer, on_progress, log)
+        records, lm, n_scored, cost = _predict(config, task, pool, eval_set, run_dir, lm, timer, on_progress, log)
     except BaseException:
         run_dir.discard(created)
         raise
@@ -199,6 +240,8 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
     summary = _summary(config, task, lm, records, summarising - started, n_scored)
     timer.add("write", time.perf_counter() - summarising)  # metrics, intervals and the model file's hash
     summary["timing"].update(seconds=round(time.perf_counter() - started, 3), stages=timer.to_dict())
+    if cost is not None:
+        summary["cost"] = cost  # LM requests and tokens of this invocation (not of resumed examples)
     write_summary(run_dir.path, summary)
     return RunResult(config, run_dir.path, summary, records, lm)
 
@@ -206,8 +249,9 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
 def _predict(config: RunConfig, task: TaskSpec, pool: Sequence[Example], eval_set: Sequence[Example],
              run_dir: RunDir, lm: LanguageModel | None, timer: StageTimer,
              on_progress: Callable[[int, int], None] | None,
-             log: Callable[[str], None]) -> tuple[list[PredictionRecord], LanguageModel | None, int]:
-    """Score the examples of ``eval_set`` not yet in ``predictions.jsonl``; return all its records."""
+             log: Callable[[str], None]) -> tuple[list[PredictionRecord], LanguageModel | None, int, dict | None]:
+    """Score the examples of ``eval_set`` not yet in ``predictions.jsonl``; return all its records, the model, the
+    number scored now and the LM usage of this call (None when nothing was scored)."""
     if not run_dir.has_results():
         run_dir.config_path.unlink(missing_ok=True)  # nothing computed yet: a corrected command may start over
     run_dir.check_config(config.to_dict(), ignore=NON_RESULT_KEYS)
@@ -222,8 +266,9 @@ def _predict(config: RunConfig, task: TaskSpec, pool: Sequence[Example], eval_se
                     lm = load_lm(config)
             log(f"indexing the pool with retriever '{config.retriever}'"
                 + (" (embeddings are cached after the first run)" if config.retriever == "topk" else ""))
+            counted = CountingLM(lm)
             with timer.stage("index"):
-                runner = Runner(config, task, lm, pool, pool_is_eval=_same_source(task), timer=timer)
+                runner = Runner(config, task, counted, pool, pool_is_eval=_same_source(task), timer=timer)
             if on_progress:  # the bar's rate and ETA start counting here, after loading and indexing
                 on_progress(0, len(todo))
             for start in range(0, len(todo), CHUNK):
@@ -234,7 +279,8 @@ def _predict(config: RunConfig, task: TaskSpec, pool: Sequence[Example], eval_se
                 if on_progress:
                     on_progress(min(start + CHUNK, len(todo)), len(todo))
         wanted = {e.id for e in eval_set}
-        return [r for r in writer.records if r.example_id in wanted], lm, len(todo)
+        records = [r for r in writer.records if r.example_id in wanted]
+        return records, lm, len(todo), (counted.usage.to_dict() if todo else None)
 
 
 def _summary(config: RunConfig, task: TaskSpec, lm: LanguageModel | None, records: Sequence[PredictionRecord],

@@ -6,10 +6,10 @@ Plugin authors can call :func:`assert_lm_contract` on their own back-end.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
-from iclkit.score.base import GenRequest, split_trailing_space
+from iclkit.score.base import GenRequest, cut_at_stop, split_trailing_space
 from iclkit.types import LLRequest, LLResult
 
 TINY_CORPUS = (
@@ -75,8 +75,10 @@ class DummyLM:
 
     name = "dummy"
 
-    def __init__(self, bias: dict[str, float] | None = None, max_length: int = 10_000) -> None:
+    def __init__(self, bias: dict[str, float] | None = None, max_length: int = 10_000,
+                 generate_fn: Callable[[GenRequest], str] | None = None) -> None:
         self.bias = bias or {}
+        self.generate_fn = generate_fn
         self._max_length = max_length
         self.calls: list[LLRequest] = []
 
@@ -98,7 +100,41 @@ class DummyLM:
         return out
 
     def generate(self, requests: Sequence[GenRequest]) -> list[str]:
-        return ["" for _ in requests]
+        """``generate_fn(request)`` cut at the stop strings, or "" without one."""
+        return [cut_at_stop(self.generate_fn(r), r.stop) if self.generate_fn else "" for r in requests]
+
+
+class ScriptedProbe:
+    """An :class:`~iclkit.retrieve.base.LMProbe` whose answers are plain functions, for testing selection methods.
+
+    Args:
+        labels: the task's labels.
+        score_fn: ``(demos, query) -> scores per label``.
+        gold_fn: ``(demos, query) -> mean log-probability of the gold answer``.
+        generate_fn: ``(demos) -> Example | None`` (one probing input per demonstration sequence).
+    """
+
+    name = "scripted"
+
+    def __init__(self, labels: Sequence[str], score_fn=None, gold_fn=None, generate_fn=None,
+                 label_generate_fn=None) -> None:
+        self.labels = tuple(labels)
+        self.score_fn, self.gold_fn, self.generate_fn = score_fn, gold_fn, generate_fn
+        self.label_generate_fn = label_generate_fn  # (query, label) -> text, for SG-ICL
+        self.scored: list[tuple[tuple[str, ...], str]] = []  # (demo ids, query id) of every label_scores item
+
+    def label_scores(self, items):
+        self.scored += [(tuple(d.id for d in demos), q.id) for demos, q in items]
+        return [tuple(self.score_fn(list(demos), q)) for demos, q in items]
+
+    def gold_logprob(self, items):
+        return [float(self.gold_fn(list(demos), q)) for demos, q in items]
+
+    def generate_inputs(self, demo_sets, *, max_new_tokens: int = 64):
+        return [self.generate_fn(list(demos)) for demos in demo_sets]
+
+    def generate_for_labels(self, items, *, instruction: str, max_new_tokens: int = 48):
+        return [self.label_generate_fn(q, label) for q, label in items]
 
 
 def assert_lm_contract(lm, *, atol: float = 1e-4) -> None:
@@ -164,3 +200,19 @@ def tiny_experiment(folder, *, n: int = 30):
         out = folder / name / sub if sub else folder / name
         run(RunConfig(**base, **options, name=name, out=str(out)), lm=lm, log=lambda _: None)
     return folder
+
+
+class TableEmbedder:
+    """An embedder that looks texts up in a table of vectors (rows L2-normalised), to script geometry in tests."""
+
+    def __init__(self, table, name: str = "table") -> None:
+        import numpy as np
+
+        self.table = {t: np.asarray(v, dtype=np.float32) for t, v in table.items()}
+        self.name = f"{name}-{hashlib.sha256(repr(sorted((t, v.tobytes()) for t, v in self.table.items())).encode()).hexdigest()[:12]}"
+
+    def encode(self, texts):
+        import numpy as np
+
+        x = np.stack([self.table[t] for t in texts])
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)

@@ -107,9 +107,10 @@ class PredictionRecord:
     gold: str | None
     calibrated_scores: tuple[float, ...] | None = None
     calibrated_prediction: str | None = None
+    selection: Mapping[str, Any] | None = None  # the selection/ordering method's own scores for this query
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "example_id": self.example_id,
             "demo_ids": list(self.demo_ids),
             "n_demos_requested": self.n_demos_requested,
@@ -122,6 +123,9 @@ class PredictionRecord:
             else dict(zip(self.labels, self.calibrated_scores)),
             "calibrated_prediction": self.calibrated_prediction,
         }
+        if self.selection is not None:
+            out["selection"] = dict(self.selection)
+        return out
 
     @classmethod
     def from_json(cls, row: Mapping[str, Any]) -> PredictionRecord:
@@ -138,4 +142,5 @@ class PredictionRecord:
             gold=row.get("gold"),
             calibrated_scores=None if cal is None else tuple(float(cal[lab]) for lab in labels),
             calibrated_prediction=row.get("calibrated_prediction"),
+            selection=row.get("selection"),
         )

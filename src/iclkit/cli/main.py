@@ -17,13 +17,15 @@ EPILOG = """examples:
   iclkit eval --task sst2 --model smollm2-135m --shots 8 --retriever topk --limit 200 --out runs/x
   iclkit run configs/main.yaml shots=4 limit=100
   iclkit report runs/sst2-main -o runs/sst2-main/report.html
+  iclkit tune --task sst2 --model smollm2-135m --budget 12 --dev-size 100
+  iclkit compare --tasks sst2,mr --methods random,topk,dpp --seeds 0,1,2 --limit 100
   iclkit tasks        iclkit models
   iclkit warmup --method metaicl --model smollm2-135m --tasks trec,rte,sst5,cb --out ckpt/metaicl
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from iclkit.cli import evaluate, listing, report, warmup
+    from iclkit.cli import compare, evaluate, listing, report, tune, warmup
 
     parser = argparse.ArgumentParser(prog="iclkit", description="In-context learning evaluation.",
                                      epilog=EPILOG + "\n" + EXIT_CODES,
@@ -34,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.register(sub)
     report.register(sub)
     warmup.register(sub)
+    tune.register(sub)
+    compare.register(sub)
     return parser
 
 

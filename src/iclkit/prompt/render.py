@@ -119,3 +119,24 @@ class PromptBuilder:
 def content_free_query(query_fields: Sequence[str], text: str, *, example_id: str = "content-free") -> Example:
     """A query whose every input field is the content-free string (Zhao et al. 2021)."""
     return Example(id=example_id, fields={f: text for f in query_fields}, label=None)
+
+
+def parse_input(template: TemplateSpec, text: str, fields: Sequence[str]) -> dict[str, str] | None:
+    """The inverse of rendering ``template.input``: read the input fields back from a demonstration-shaped text
+    (e.g. one an LM generated after the demonstrations). Whatever follows the input part (the answer) is ignored;
+    if the text stops before the input's closing literal, the last field runs to the end. ``None`` when it does
+    not match or a field is empty."""
+    import re
+    import string
+
+    parts = [(re.escape(lit), name) for lit, name, _, _ in string.Formatter().parse(template.input)]
+    body = "".join(lit + (f"(?P<{name}>.+?)" if name in fields else ".*?") if name else lit for lit, name in parts)
+    match = re.match(body + r".*\Z", text, flags=re.DOTALL)
+    if match is None and parts and parts[-1][1] is None:  # cut before the closing literal ("\nLabel:")
+        head = "".join(lit + (f"(?P<{name}>.+?)" if name in fields else ".*?") if name else lit
+                       for lit, name in parts[:-1])
+        match = re.match(head + r"\s*\Z", text, flags=re.DOTALL)
+    if match is None:
+        return None
+    values = {f: match.group(f).strip() for f in fields if f in match.groupdict()}
+    return values if values and all(values.values()) else None

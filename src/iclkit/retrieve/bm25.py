@@ -6,11 +6,14 @@ NLTK data and works offline.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Sequence
 
 import numpy as np
 
 from iclkit.errors import IclkitError
+from iclkit.paths import cache_dir
 from iclkit.retrieve.base import input_text
 from iclkit.types import Demo, Example
 
@@ -29,8 +32,17 @@ class BM25Demos:
             raise IclkitError("the demonstration pool is empty")
         self.pool = list(pool)
         self._texts = [input_text(e) for e in self.pool]
+        key = hashlib.sha256("\x00".join([f"{self.k1}:{self.b}", *self._texts]).encode()).hexdigest()[:24]
+        path = cache_dir() / "bm25" / key  # keyed by the pool's exact texts: built once, reused by later runs
+        if (path / "params.index.json").exists():
+            self._index = bm25s.BM25.load(str(path))
+            return
         self._index = bm25s.BM25(k1=self.k1, b=self.b)
         self._index.index(bm25s.tokenize(self._texts, stopwords=None, show_progress=False), show_progress=False)
+        tmp = path.with_name(f"{key}.tmp{os.getpid()}")
+        self._index.save(str(tmp))
+        if not path.exists():
+            os.replace(tmp, path)  # whole folder at once: a crash never leaves a half-written index behind
 
     def scores(self, query: Example) -> np.ndarray:
         import bm25s

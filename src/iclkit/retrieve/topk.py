@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from iclkit.errors import IclkitError
 from iclkit.retrieve.base import input_text
 from iclkit.retrieve.embed import DEFAULT_EMBEDDER, Embedder, cached_encode, get_embedder
+from iclkit.retrieve.index import build_index
 from iclkit.types import Demo, Example
 
 # Cosine above this is treated as the query itself leaking into the pool (Vote-k skips cos == 1 likewise).
@@ -16,39 +15,39 @@ DUPLICATE_COSINE = 0.9999
 
 
 class TopKDemos:
-    """Cosine kNN over L2-normalised embeddings (exact search with numpy; pool embeddings cached on disk).
+    """Cosine kNN over L2-normalised embeddings (pool embeddings cached on disk; exact search, or faiss above
+    :data:`~iclkit.retrieve.index.EXACT_MAX` rows with ``index: auto``).
 
     Args:
         embedder: a name for :func:`~iclkit.retrieve.embed.get_embedder` or an :class:`Embedder`.
         skip_duplicates: drop pool items that are (near-)identical to the query.
+        index: ``auto`` | ``exact`` | ``ivf`` | ``hnsw`` (:mod:`iclkit.retrieve.index`).
     """
 
     def __init__(self, *, embedder: str | Embedder = DEFAULT_EMBEDDER, skip_duplicates: bool = True,
-                 seed: int = 0) -> None:  # deterministic: the seed every retriever receives is unused
+                 index: str = "auto") -> None:
         self.embedder = get_embedder(embedder) if isinstance(embedder, str) else embedder
         self.skip_duplicates = skip_duplicates
+        self.index_kind = index
 
     def fit(self, pool: Sequence[Example]) -> None:
         if not pool:
             raise IclkitError("the demonstration pool is empty")
         self.pool = list(pool)
+        self._index = {e.id: i for i, e in enumerate(self.pool)}
         self.matrix = cached_encode(self.embedder, [input_text(e) for e in self.pool])
-
-    def similarities(self, query: Example) -> np.ndarray:
-        return self.matrix @ self.embedder.encode([input_text(query)])[0]
+        self.index = build_index(self.matrix, self.index_kind)
 
     def select(self, query: Example, k: int) -> list[Demo]:
         if k <= 0:
             return []
-        sims = self.similarities(query)
-        take = min(len(sims), k + 8)  # a few spare in case duplicates are skipped
-        top = np.argpartition(-sims, take - 1)[:take]
-        ranked = top[np.argsort(-sims[top], kind="stable")]
+        take = min(len(self.pool), k + 8)  # a few spare in case duplicates are skipped
+        scores, ids = self.index.search(self.embedder.encode([input_text(query)]), take)
         out = []
-        for i in ranked:
-            if self.skip_duplicates and sims[i] >= DUPLICATE_COSINE:
+        for score, i in zip(scores[0], ids[0]):
+            if i < 0 or (self.skip_duplicates and score >= DUPLICATE_COSINE):
                 continue
-            out.append(Demo(self.pool[i], float(sims[i])))
+            out.append(Demo(self.pool[i], float(score)))
             if len(out) == k:
                 break
         return out

@@ -1,0 +1,120 @@
+"""Nearest-neighbour search over L2-normalised embeddings (inner product = cosine): exact, or faiss for big pools.
+
+``exact`` is a numpy matrix product with a partial sort: no approximation and no build time, and fast enough below
+``EXACT_MAX`` pool rows (``bench/retrieval.py`` measures where it stops being so). Above it, ``auto`` builds a faiss
+IVF-Flat index (k-means coarse quantiser, ``nprobe`` lists scanned per query) or, on request, HNSW; approximate
+indexes are saved in the cache under a fingerprint of the pool's embeddings and reused. Report recall@k against exact
+search with :func:`recall_at_k` before trusting an approximate index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from iclkit.errors import IclkitError
+from iclkit.paths import cache_dir
+
+EXACT_MAX = 200_000  # rows; see docs/selection.md ("Scale") for the measurement behind it
+KINDS = ("auto", "exact", "ivf", "hnsw")
+
+
+class VectorIndex(Protocol):
+    kind: str
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, row ids), each (n_queries, k), best first."""
+        ...
+
+
+class ExactIndex:
+    kind = "exact"
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = min(k, len(self.matrix))
+        sims = np.atleast_2d(queries).astype(np.float32) @ self.matrix.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        part = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-part, axis=1, kind="stable")
+        return np.take_along_axis(part, order, axis=1), np.take_along_axis(top, order, axis=1)
+
+
+class FaissIndex:
+    def __init__(self, index, kind: str) -> None:
+        self.index, self.kind = index, kind
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores, ids = self.index.search(np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32), k)
+        return scores, ids
+
+
+def fingerprint(matrix: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(matrix, dtype=np.float32).tobytes()).hexdigest()[:24]
+
+
+def build_faiss(matrix: np.ndarray, kind: str, *, nlist: int | None = None, nprobe: int = 32, hnsw_m: int = 32,
+                ef_search: int = 128):
+    import faiss
+
+    x = np.ascontiguousarray(matrix, dtype=np.float32)
+    d = x.shape[1]
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(d, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.add(x)
+        index.hnsw.efSearch = ef_search
+        return index
+    nlist = nlist or int(4 * np.sqrt(len(x)))  # faiss's rule of thumb: 4·sqrt(N) lists
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+    sample = x[np.random.default_rng(0).choice(len(x), min(len(x), 64 * nlist), replace=False)]
+    index.train(sample)
+    index.add(x)
+    index.nprobe = nprobe
+    return index
+
+
+def build_index(matrix: np.ndarray, kind: str = "auto", *, exact_max: int = EXACT_MAX, cache: bool = True,
+                **options) -> VectorIndex:
+    """An index over ``matrix`` rows; approximate ones are loaded from / saved to the cache by fingerprint."""
+    if kind not in KINDS:
+        raise IclkitError(f"unknown index kind {kind!r}; known: {', '.join(KINDS)}")
+    if kind == "exact" or (kind == "auto" and len(matrix) <= exact_max):
+        return ExactIndex(matrix)
+    kind = "ivf" if kind == "auto" else kind
+    import faiss
+
+    path = cache_dir() / "faiss" / f"{fingerprint(matrix)}-{kind}-{_options_key(options)}.faiss"
+    if cache and path.exists():
+        index = _read(path)
+    else:
+        index = build_faiss(matrix, kind, **options)
+        if cache:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            faiss.write_index(index, str(path.with_suffix(".tmp")))
+            path.with_suffix(".tmp").replace(path)
+    return FaissIndex(index, kind)
+
+
+def _options_key(options: dict) -> str:
+    return hashlib.sha256(repr(sorted(options.items())).encode()).hexdigest()[:8]
+
+
+def _read(path: Path):
+    import faiss
+
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as exc:
+        raise IclkitError(f"saved index {path} is unreadable ({str(exc)[:120]}); delete it to rebuild") from None
+
+
+def recall_at_k(exact_ids: np.ndarray, approx_ids: np.ndarray) -> float:
+    """Mean share of the exact top-k that the approximate search also returns."""
+    k = exact_ids.shape[1]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(exact_ids, approx_ids)]))
