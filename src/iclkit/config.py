@@ -47,6 +47,14 @@ class RunConfig:
     batch_size: int = 32
     device: str | None = None
     out: str | None = None                  # run directory (predictions.jsonl, summary.json)
+    # Generation (question -> answer tasks; see iclkit.generation)
+    format: str | None = None               # direct | cot | zero-shot-cot | auto-cot | self-ask | least-to-most
+    format_options: Mapping[str, Any] = field(default_factory=dict)  # max_steps, use_tool, max_subquestions, ...
+    task_options: Mapping[str, Any] = field(default_factory=dict)    # reasoning-task generator options, answer_kind
+    generation: Mapping[str, Any] = field(default_factory=dict)      # max_new_tokens temperature top_p n_samples stop
+    # Chat templates (classification and generation)
+    chat_template: bool = False             # apply the model's own chat template; instruction -> system message
+    multiturn: bool = False                 # chat: demonstrations as alternating user/assistant turns
 
     def __post_init__(self) -> None:
         if self.shots < 0:
@@ -55,6 +63,11 @@ class RunConfig:
             raise IclkitError(f"calibration must be 'none' or 'contextual', not {self.calibration!r}")
         if self.limit is not None and self.limit <= 0:
             raise IclkitError(f"limit must be positive, not {self.limit}")
+        for key in ("chat_template", "multiturn"):
+            if not isinstance(getattr(self, key), bool):
+                raise IclkitError(f"{key} must be true or false, not {getattr(self, key)!r}")
+        if self.format is not None and not isinstance(self.format, str):
+            raise IclkitError(f"format must be a format name, not {self.format!r}")
         if self.retriever == "zero" and self.shots:
             object.__setattr__(self, "shots", 0)
 
@@ -68,11 +81,17 @@ class RunConfig:
         out["retriever_options"] = dict(self.retriever_options)
         out["scorer_options"] = dict(self.scorer_options)
         out["backend_options"] = dict(self.backend_options)
+        for key in ("format_options", "task_options", "generation"):
+            out[key] = dict(getattr(self, key))
+        for key in GENERATION_KEYS:  # left out at their defaults: run directories made before them still resume
+            if out[key] in (None, False, {}):
+                del out[key]
         out["ordering"] = self.resolved_ordering
         return out
 
 
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
+GENERATION_KEYS = ("format", "format_options", "task_options", "generation", "chat_template", "multiturn")
 # Keys that do not change any prediction: a run may be resumed with different values.
 NON_RESULT_KEYS = ("name", "limit", "out", "batch_size", "device")
 
@@ -87,7 +106,8 @@ def run_config(values: Mapping[str, Any], *, where: str = "config") -> RunConfig
         values["text_fields"] = tuple(s.strip() for s in values["text_fields"].split(","))
     elif values.get("text_fields") is not None:
         values["text_fields"] = tuple(values["text_fields"])
-    for key in ("retriever_options", "scorer_options", "backend_options"):
+    for key in ("retriever_options", "scorer_options", "backend_options", "format_options", "task_options",
+                "generation"):
         if values.get(key) is None:
             values.pop(key, None)
         elif not isinstance(values[key], Mapping):

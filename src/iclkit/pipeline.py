@@ -74,6 +74,8 @@ class Runner:
         template = task.channel() if self.scorer.channel else task.template
         self.builder = PromptBuilder(template, task.labels, task.verbalizer, count_tokens=lm.count_tokens,
                                      max_tokens=lm.max_length)
+        if config.chat_template:
+            self.builder = _chat_builder(config, self.builder, lm)
         self.retriever = build_retriever(config.retriever, seed=config.seed, **config.retriever_options)
         self.retriever.fit(pool)
         self.order = ORDERINGS.get(config.resolved_ordering)
@@ -127,9 +129,27 @@ class Runner:
             gold=query.label, calibrated_scores=cal_scores, calibrated_prediction=cal_pred)
 
 
+def _chat_builder(config: RunConfig, builder: PromptBuilder, lm: LanguageModel):
+    """Classification prompts in the model's chat template (instruction as the system message)."""
+    from iclkit.errors import IclkitError
+    from iclkit.prompt.chat import ChatPromptBuilder, Layout
+    from iclkit.score.chat import chat_renderer
+
+    if config.scorer != "direct":
+        raise IclkitError(f"chat_template: only the direct scorer reads the label where the assistant's reply "
+                          f"starts; scorer '{config.scorer}' is not supported with a chat template")
+    layout = Layout(instruction=builder.template.instruction, separator=builder.template.separator,
+                    render_chat=chat_renderer(lm), multiturn=config.multiturn)
+    return ChatPromptBuilder(builder, layout)
+
+
 def run(config: RunConfig, *, lm: LanguageModel | None = None,
         on_progress: Callable[[int, int], None] | None = None, log: Callable[[str], None] = print) -> RunResult:
     """Evaluate ``config``; resumes from ``predictions.jsonl`` if the run directory already has one."""
+    from iclkit.generation import is_generation, run_generation
+
+    if is_generation(config):  # question -> answer tasks: prompt formats and model calls (iclkit.generation)
+        return run_generation(config, lm=lm, on_progress=on_progress, log=log)
     started = time.perf_counter()
     run_dir = Path(config.out) if config.out else default_run_dir(config)
     predictions = run_dir / "predictions.jsonl"

@@ -138,3 +138,22 @@ def sst2_requests(lm, shots: int, select, seed: int = 0) -> list[LLRequest]:
         p = builder.build(q, demos)
         reqs += [LLRequest(c, k, q.id) for c, k in zip(p.contexts, p.continuations)]
     return reqs
+
+
+class ScriptedLM(DummyLM):
+    """A fake LM whose generations are scripted: ``reply(request) -> str`` (or a list of replies, in call order).
+
+    Every request is kept in ``requests``, so tests can check what a prompt format asked for.
+    """
+
+    name = "scripted"
+
+    def __init__(self, reply, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._reply = reply if callable(reply) else iter(reply).__next__
+        self._takes_request = callable(reply)
+        self.requests: list[GenRequest] = []
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[str]:
+        self.requests.extend(requests)
+        return [self._reply(r) if self._takes_request else self._reply() for r in requests]

@@ -212,7 +212,7 @@ class LlamaCppLM(LocalTokenizer):
 
     # ----------------------------------------------------------------------------------------------- scoring
     def loglikelihood(self, requests: Sequence[LLRequest]) -> list[LLResult]:
-        encoded = [_Encoded(*self.encode_pair(r.context, r.continuation)) for r in requests]
+        encoded = [_Encoded(*self.encode_pair(r.context, r.continuation, r.keep_space)) for r in requests]
         results: list[LLResult | None] = [None] * len(requests)
         for i in sorted(range(len(encoded)), key=lambda i: encoded[i].tokens):  # trie order: shared prefixes adjacent
             results[i] = self._score(encoded[i])
@@ -320,7 +320,7 @@ class LlamaCppLM(LocalTokenizer):
         results = []
         for r in requests:
             self._reset()
-            results.append(self._score(_Encoded(*self.encode_pair(r.context, r.continuation))))
+            results.append(self._score(_Encoded(*self.encode_pair(r.context, r.continuation, r.keep_space))))
         self._reset()
         return results
 

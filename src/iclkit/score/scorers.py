@@ -43,7 +43,8 @@ class DirectScorer:
         self.mode = reduce
 
     def requests(self, prompt: Prompt, group: Hashable) -> list[LLRequest]:
-        return [LLRequest(c, k, group) for c, k in zip(prompt.contexts, prompt.continuations)]
+        return [LLRequest(c, k, group, keep_space=prompt.keep_space)
+                for c, k in zip(prompt.contexts, prompt.continuations)]
 
     def reduce(self, prompt: Prompt, results: Sequence[LLResult]) -> tuple[float, ...]:
         return tuple(r.logprob / r.n_tokens if self.mode == "mean" else r.logprob for r in results)

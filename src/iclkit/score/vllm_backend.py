@@ -102,7 +102,7 @@ class VLLMLM(LocalTokenizer):
             return []
         from vllm import SamplingParams
 
-        encoded = [self.encode_pair(r.context, r.continuation) for r in requests]
+        encoded = [self.encode_pair(r.context, r.continuation, r.keep_space) for r in requests]
         # prompt_logprobs=1: each position's dict holds the prompt token (with its rank) and the top-1 token.
         # max_tokens=1 because vLLM must sample something; detokenize=False skips decoding we do not read.
         params = SamplingParams(max_tokens=1, prompt_logprobs=1, temperature=0, detokenize=False)
