@@ -145,14 +145,15 @@ def build_format(config: RunConfig, task: GenTask, lm: LanguageModel, sampling: 
         raise IclkitError(f"format '{config.format}': bad format_options ({exc})") from None
 
 
-def fixed_demos(config: RunConfig, pool: Sequence[Example]) -> list[Example]:
-    """One seeded demonstration set for the whole run (so its KV cache is computed once)."""
+def fixed_demos(config: RunConfig, pool: Sequence[Example], *, spare: bool = False) -> list[Example]:
+    """One seeded demonstration set for the whole run (so its KV cache is computed once); ``spare``: one more,
+    to replace a demonstration that is the query itself."""
     if config.retriever not in ("random", "zero"):
         raise IclkitError(f"generation runs use one fixed random demonstration set; retriever "
                           f"'{config.retriever}' is not supported here yet (use random)")
     if config.shots > len(pool):
         raise IclkitError(f"shots={config.shots} but the pool has only {len(pool)} examples")
-    return random.Random(config.seed).sample(list(pool), config.shots)
+    return random.Random(config.seed).sample(list(pool), min(len(pool), config.shots + spare))
 
 
 def run_generation(config: RunConfig, *, lm: LanguageModel | None = None,
@@ -186,8 +187,8 @@ def run_generation(config: RunConfig, *, lm: LanguageModel | None = None,
 
 def _solve_all(config, task, lm, sampling, todo, writer, run_dir, log, on_progress) -> None:
     fmt = build_format(config, task, lm, sampling)
-    same_file = task.pool is task.eval
-    demos = fixed_demos(config, task.pool) if fmt.uses_demos else []
+    same_file = task.pool is task.eval  # a query must never be its own demonstration: draw one spare
+    demos = fixed_demos(config, task.pool, spare=same_file) if fmt.uses_demos else []
     if config.format == "auto-cot":
         fmt.chain_demos = build_autocot_demos(config, task, lm, run_dir, log)  # type: ignore[attr-defined]
     use_tool = bool(config.format_options.get("use_tool"))
@@ -196,9 +197,10 @@ def _solve_all(config, task, lm, sampling, todo, writer, run_dir, log, on_progre
     tool = task.kb.lookup if use_tool and task.kb else None
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start : start + CHUNK]
-        solvers, seeds = [], []
+        solvers, seeds, used = [], [], []
         for q in chunk:
-            q_demos = [d for d in demos if d.id != q.id] if same_file else demos
+            q_demos = [d for d in demos if d.id != q.id][: config.shots]
+            used.append(tuple(d.id for d in q_demos))
             for j in range(sampling.n_samples):
                 solvers.append(fmt.solve(q, q_demos))
                 seeds.append(zlib.crc32(f"{config.seed}-{q.id}-{j}".encode()))
@@ -206,8 +208,7 @@ def _solve_all(config, task, lm, sampling, todo, writer, run_dir, log, on_progre
         for k, q in enumerate(chunk):
             mine = samples[k * sampling.n_samples : (k + 1) * sampling.n_samples]
             prediction = majority_vote([s["answer"] for s in mine], key=normalize_answer)
-            writer.write(GenRecord(q.id, tuple(d.id for d in demos), q.fields["question"], q.label, prediction,
-                                   tuple(mine)))
+            writer.write(GenRecord(q.id, used[k], q.fields["question"], q.label, prediction, tuple(mine)))
         if on_progress:
             on_progress(min(start + CHUNK, len(todo)), len(todo))
 
