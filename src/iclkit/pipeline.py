@@ -17,6 +17,7 @@ from iclkit.config import NON_RESULT_KEYS, RunConfig
 from iclkit.data.loaders import load_split, subsample
 from iclkit.data.spec import TaskSpec
 from iclkit.data.tasks import load_task, task_from_file
+from iclkit.errors import IclkitError
 from iclkit.evaluate.metrics import summarize
 from iclkit.evaluate.records import PredictionWriter, RunDir, environment_info, file_sha256, write_summary
 from iclkit.prompt.render import PromptBuilder, content_free_query
@@ -76,6 +77,8 @@ class Runner:
                                      max_tokens=lm.max_length)
         if config.chat_template:
             self.builder = _chat_builder(config, self.builder, lm)
+        if getattr(self.scorer, "generates", False) and config.calibration != "none":
+            raise IclkitError("calibration needs label log-probabilities; the generate scorer has none")
         self.retriever = build_retriever(config.retriever, seed=config.seed, **config.retriever_options)
         self.retriever.fit(pool)
         self.order = ORDERINGS.get(config.resolved_ordering)
@@ -93,6 +96,8 @@ class Runner:
         return self.builder.build(query, [d.example for d in demos])
 
     def score(self, queries: Sequence[Example]) -> list[PredictionRecord]:
+        if getattr(self.scorer, "generates", False):
+            return self._generate_and_extract(queries)
         prompts = [self.prompt(q) for q in queries]
         requests: list[LLRequest] = []
         spans: list[tuple[Prompt, int, int]] = []
@@ -107,6 +112,19 @@ class Runner:
             self._remember_prior(prefix, contextual_prior([self.scorer.reduce(p, results[a:b])
                                                            for p, a, b in cf_spans]))
         return [self._record(q, p, self.scorer.reduce(p, results[a:b])) for q, (p, a, b) in zip(queries, spans)]
+
+    def _generate_and_extract(self, queries: Sequence[Example]) -> list[PredictionRecord]:
+        """``scorer: generate``: a short greedy answer per query, mapped onto a label (None: unparseable)."""
+        from iclkit.score.base import GenRequest
+
+        prompts = [self.prompt(q) for q in queries]
+        texts = self.lm.generate([GenRequest(p.contexts[0], ("\n",), self.scorer.max_new_tokens) for p in prompts])
+        records = []
+        for q, p, text in zip(queries, prompts, texts):
+            label = self.scorer.label_from_text(p, text)
+            record = self._record(q, p, tuple(float(lab == label) for lab in p.labels))
+            records.append(dataclasses.replace(record, prediction=label, generated=text))
+        return records
 
     def _add(self, requests: list[LLRequest], prompt: Prompt, group: str) -> tuple[Prompt, int, int]:
         start = len(requests)
@@ -131,11 +149,10 @@ class Runner:
 
 def _chat_builder(config: RunConfig, builder: PromptBuilder, lm: LanguageModel):
     """Classification prompts in the model's chat template (instruction as the system message)."""
-    from iclkit.errors import IclkitError
     from iclkit.prompt.chat import ChatPromptBuilder, Layout
     from iclkit.score.chat import chat_renderer
 
-    if config.scorer != "direct":
+    if config.scorer not in ("direct", "generate"):
         raise IclkitError(f"chat_template: only the direct scorer reads the label where the assistant's reply "
                           f"starts; scorer '{config.scorer}' is not supported with a chat template")
     layout = Layout(instruction=builder.template.instruction, separator=builder.template.separator,
@@ -205,7 +222,9 @@ def _summary(config: RunConfig, task: TaskSpec, lm: LanguageModel | None, record
     if config.calibration == "contextual":
         summary["metrics_calibrated"] = summarize(gold, [r.calibrated_prediction for r in records],
                                                   list(task.labels), seed=config.eval_seed or 0)
-    if records:
+    if config.scorer == "generate":
+        summary["unparseable"] = sum(r.prediction is None for r in records)
+    elif records:
         batch = batch_calibrate([r.scores for r in records])
         labels = records[0].labels
         summary["metrics_batch_calibrated"] = summarize(

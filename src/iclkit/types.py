@@ -111,9 +111,11 @@ class PredictionRecord:
     gold: str | None
     calibrated_scores: tuple[float, ...] | None = None
     calibrated_prediction: str | None = None
+    generated: str | None = None  # scorer "generate": the model's answer text (prediction None: unparseable)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        extra = {} if self.generated is None else {"generated": self.generated}
+        return {**extra, 
             "example_id": self.example_id,
             "demo_ids": list(self.demo_ids),
             "n_demos_requested": self.n_demos_requested,
@@ -142,6 +144,7 @@ class PredictionRecord:
             gold=row.get("gold"),
             calibrated_scores=None if cal is None else tuple(float(cal[lab]) for lab in labels),
             calibrated_prediction=row.get("calibrated_prediction"),
+            generated=row.get("generated"),
         )
 
 

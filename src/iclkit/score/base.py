@@ -23,8 +23,6 @@ class GenRequest:
 
     ``temperature`` 0 is greedy decoding; above 0, tokens are sampled (nucleus ``top_p``) from a generator seeded
     with ``seed``, per request, so a sample does not depend on which other requests share its batch.
-    ``messages`` (role, content) pairs are the same prompt as chat turns, for back-ends that only speak chat;
-    ``context`` is then the model's own rendering of them (see :mod:`iclkit.prompt.chat`).
     """
 
     context: str
@@ -33,7 +31,6 @@ class GenRequest:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
-    messages: tuple[tuple[str, str], ...] | None = None
 
 
 @runtime_checkable

@@ -298,6 +298,9 @@ class LlamaCppLM(LocalTokenizer):
 
     def _generate_one(self, request: GenRequest) -> str:
         """Greedy decoding (temperature 0) through the same prefix-reusing cache as scoring."""
+        if request.temperature > 0:
+            raise IclkitError("the llamacpp back-end decodes greedily only; sampling (temperature > 0, "
+                              "self-consistency) needs the hf, vllm or openai back-end")
         tokens = self._encode(request.context) or [self._prefix_token]
         if len(tokens) >= self.llama.n_ctx():
             raise IclkitError(f"context of {len(tokens)} tokens leaves no room to generate in the llama.cpp "

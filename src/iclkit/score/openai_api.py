@@ -379,12 +379,19 @@ class OpenAICompletionsLM:
         return self._map(self._generate_one, list(requests))
 
     def _generate_one(self, request: GenRequest) -> str:
-        params: dict[str, Any] = {"max_tokens": request.max_new_tokens}
+        params: dict[str, Any] = {"max_tokens": request.max_new_tokens, **sampling_params(request)}
         stops = [s for s in request.stop if s]
         if stops:
             params["stop"] = stops[:4]  # the OpenAI API takes at most 4; cut_at_stop applies all of them
         text = self._completions([request.context], **params)[0].get("text") or ""
         return cut_at_stop(text, request.stop)
+
+
+def sampling_params(request: GenRequest) -> dict[str, Any]:
+    """Temperature, top_p and seed for a sampled request (servers honour ``seed`` on a best-effort basis)."""
+    if request.temperature <= 0:
+        return {"temperature": 0}
+    return {"temperature": request.temperature, "top_p": request.top_p, "seed": request.seed}
 
 
 def _load_tokenizer(name: str):

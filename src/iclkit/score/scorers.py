@@ -30,6 +30,7 @@ class Scorer(Protocol):
 
 
 SCORERS: Registry[type] = Registry("scorer")
+SCORERS.register("generate", "iclkit.score.extract:GenerateScorer")  # generate-then-extract (chat-only servers)
 
 
 @SCORERS.register("direct")
