@@ -69,3 +69,11 @@ def test_bos_written_by_the_template_is_not_doubled():
 def test_chat_template_on_a_model_without_one_is_a_clear_error():
     with pytest.raises(IclkitError, match="has no chat template"):
         chat_renderer(tiny_hflm("llama"))
+
+
+def test_keep_space_only_when_the_context_tokens_are_a_prefix():
+    lm = tiny_hflm("llama")
+    merged = lm.encode_pair("Label: ", "Positive", True)  # " Positive" is one token: the usual rule applies
+    assert merged == lm.encode_pair("Label: ", "Positive", False)
+    tokens, n_ctx = lm.encode_pair("Label:\n", "Positive", True)  # "\n" stays in the context
+    assert n_ctx == len(lm._encode("Label:\n")) == lm.encode_pair("Label:\n", "Positive", False)[1] + 1

@@ -206,6 +206,7 @@ _GENERATORS: dict[str, tuple[str, Callable[..., tuple[dict[str, str], str]], dic
     "two_hop": ("text", two_hop, {}),
 }
 REASONING_TASKS = tuple(_GENERATORS)
+GENERATOR_OPTIONS = {name: dict(defaults) for name, (_, _, defaults) in _GENERATORS.items()}
 
 
 def is_reasoning_task(name: str) -> bool:

@@ -1,0 +1,39 @@
+"""Collect results/reasoning/*.json into table.csv and plot the Least-to-Most length curve (l2m_length.png)."""
+
+import csv
+import json
+from pathlib import Path
+
+here = Path(__file__).resolve().parent
+rows = []
+for path in sorted(here.glob("*.json")):
+    s = json.loads(path.read_text())
+    m = s["metrics"]
+    rows.append({"run": path.stem, "task": s["task"], "format": s["format"], "n": s["n"],
+                 "task_options": json.dumps(s["task_options"], sort_keys=True),
+                 "exact_match": round(m["exact_match"]["value"], 3), "em_low": round(m["exact_match"]["low"], 3),
+                 "em_high": round(m["exact_match"]["high"], 3), "token_f1": round(m["token_f1"]["value"], 3),
+                 "unparseable": m["unparseable"], "calls_per_question": round(s["model_calls_per_question"], 2)})
+with open(here / "table.csv", "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+curve = sorted((json.loads(r["task_options"])["n_words"], r) for r in rows if "-l2m-words" in r["run"])
+if curve:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [n for n, _ in curve]
+    ys = [r["exact_match"] for _, r in curve]
+    err = [[y - r["em_low"] for y, (_, r) in zip(ys, curve)], [r["em_high"] - y for y, (_, r) in zip(ys, curve)]]
+    plt.figure(figsize=(4, 3))
+    plt.errorbar(xs, ys, yerr=err, marker="o", capsize=3)
+    plt.xlabel("words in the test list (demonstrations: 2)")
+    plt.ylabel("exact match (95% CI)")
+    plt.title("Least-to-Most, last letters, SmolLM2-135M")
+    plt.ylim(-0.05, 1.05)
+    plt.tight_layout()
+    plt.savefig(here / "l2m_length.png", dpi=120)
+print((here / "table.csv").read_text())
