@@ -18,13 +18,14 @@ EPILOG = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from iclkit.cli import evaluate, listing
+    from iclkit.cli import ape, evaluate, listing
 
     parser = argparse.ArgumentParser(prog="iclkit", description="In-context learning evaluation.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     evaluate.register(sub)
     listing.register(sub)
+    ape.register(sub)
     return parser
 
 
