@@ -75,5 +75,5 @@ def test_keep_space_only_when_the_context_tokens_are_a_prefix():
     lm = tiny_hflm("llama")
     merged = lm.encode_pair("Label: ", "Positive", True)  # " Positive" is one token: the usual rule applies
     assert merged == lm.encode_pair("Label: ", "Positive", False)
-    tokens, n_ctx = lm.encode_pair("Label:\n", "Positive", True)  # "\n" stays in the context
+    _, n_ctx = lm.encode_pair("Label:\n", "Positive", True)  # "\n" stays in the context
     assert n_ctx == len(lm._encode("Label:\n")) == lm.encode_pair("Label:\n", "Positive", False)[1] + 1

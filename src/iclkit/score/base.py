@@ -57,6 +57,13 @@ class LanguageModel(Protocol):
         ...
 
 
+def sampling_params(request: GenRequest) -> dict[str, float | int | None]:
+    """Temperature, top_p and seed of a request as OpenAI-style API fields (greedy: temperature 0 only)."""
+    if request.temperature <= 0:
+        return {"temperature": 0}
+    return {"temperature": request.temperature, "top_p": request.top_p, "seed": request.seed}
+
+
 def split_trailing_space(context: str, continuation: str) -> tuple[str, str]:
     """Move the context's trailing whitespace onto the continuation (see the module docstring)."""
     stripped = context.rstrip()

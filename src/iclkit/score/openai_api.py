@@ -46,7 +46,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from iclkit.errors import IclkitError
-from iclkit.score.base import GenRequest, cut_at_stop, split_trailing_space
+from iclkit.score.base import GenRequest, cut_at_stop, sampling_params, split_trailing_space
 from iclkit.types import LLRequest, LLResult
 
 T = TypeVar("T")
@@ -385,13 +385,6 @@ class OpenAICompletionsLM:
             params["stop"] = stops[:4]  # the OpenAI API takes at most 4; cut_at_stop applies all of them
         text = self._completions([request.context], **params)[0].get("text") or ""
         return cut_at_stop(text, request.stop)
-
-
-def sampling_params(request: GenRequest) -> dict[str, Any]:
-    """Temperature, top_p and seed for a sampled request (servers honour ``seed`` on a best-effort basis)."""
-    if request.temperature <= 0:
-        return {"temperature": 0}
-    return {"temperature": request.temperature, "top_p": request.top_p, "seed": request.seed}
 
 
 def _load_tokenizer(name: str):

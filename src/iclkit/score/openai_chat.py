@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from iclkit.errors import IclkitError
-from iclkit.score.base import GenRequest, cut_at_stop
-from iclkit.score.openai_api import OpenAICompletionsLM, sampling_params
+from iclkit.score.base import GenRequest, cut_at_stop, sampling_params
+from iclkit.score.openai_api import OpenAICompletionsLM
 from iclkit.types import LLRequest, LLResult
 
 
