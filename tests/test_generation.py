@@ -109,3 +109,12 @@ def test_cli_bad_inputs_exit_2(tmp_path, capsys):
     assert main(["eval", "--task", "last_letters", "--model", "smollm2-135m", "--out", out,
                  "--set", "chat_template=maybe"]) == 2
     assert "chat_template must be true or false" in capsys.readouterr().err
+
+
+def test_validate_checks_format_options(tmp_path, capsys):
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text("task: last_letters\nformat: self-ask\nformat_options: {max_step: 3}\n")
+    assert main(["validate", str(cfg)]) == 2
+    assert "format 'self-ask': bad format_options" in capsys.readouterr().err
+    cfg.write_text("task: last_letters\nformat: self-ask\nformat_options: {max_steps: 3}\n")
+    assert main(["validate", str(cfg)]) == 0

@@ -132,11 +132,12 @@ def _advance(i: int, solver: Solver, value: str | None, records: list[dict[str, 
             records[i]["answer"] = result
 
 
-def build_format(config: RunConfig, task: GenTask, lm: LanguageModel, sampling: Sampling) -> Format:
+def build_format(config: RunConfig, task: GenTask, lm: LanguageModel | None, sampling: Sampling) -> Format:
+    """The run's format; with ``lm=None`` (``iclkit validate``) a plain layout, to check the options only."""
     from iclkit.score.chat import chat_renderer
 
-    layout = Layout(instruction=config.instruction, render_chat=chat_renderer(lm) if config.chat_template else None,
-                    multiturn=config.multiturn)
+    render_chat = chat_renderer(lm) if config.chat_template and lm is not None else None
+    layout = Layout(instruction=config.instruction, render_chat=render_chat, multiturn=config.multiturn)
     cls = FORMATS.get(config.format or "direct")
     options = {k: v for k, v in config.format_options.items() if k not in AUTOCOT_OPTIONS}
     try:

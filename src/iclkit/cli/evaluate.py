@@ -105,15 +105,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from iclkit.config import load_experiment
-    from iclkit.generation import Sampling, is_generation, resolve_gen_task
+    from iclkit.generation import Sampling, build_format, is_generation, resolve_gen_task
     from iclkit.pipeline import resolve_task
 
     name, variants = load_experiment(args.config, args.overrides)
     for v in variants:
         _check_names(v.config)
         if is_generation(v.config):
-            resolve_gen_task(v.config)
-            Sampling.from_config(v.config.generation)
+            sampling = Sampling.from_config(v.config.generation)
+            build_format(v.config, resolve_gen_task(v.config), None, sampling)
         else:
             resolve_task(v.config)
     print(f"{args.config}: OK ({len(variants)} run(s) in experiment '{name}')")
