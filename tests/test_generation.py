@@ -1,5 +1,6 @@
 """Generation runs end to end with a scripted model: records, resuming, self-consistency, counted failures."""
 
+import dataclasses
 import json
 
 import pytest
@@ -118,3 +119,25 @@ def test_validate_checks_format_options(tmp_path, capsys):
     assert "format 'self-ask': bad format_options" in capsys.readouterr().err
     cfg.write_text("task: last_letters\nformat: self-ask\nformat_options: {max_steps: 3}\n")
     assert main(["validate", str(cfg)]) == 0
+
+
+def test_auto_cot_builds_demos_once_from_zero_shot_chains(tmp_path):
+    def reply(request):
+        if request.context.endswith("is"):  # zero-shot-CoT answer extraction
+            return " 5."
+        if request.context.count("Let's think step by step.") == 1:  # zero-shot-CoT reasoning on a pool question
+            return " We add 2 and 3, so the result is 5."
+        return " Work it out. The answer is 5."  # the test prompt, after the Auto-CoT demonstrations
+
+    lm = ScriptedLM(reply)
+    cfg = config(tmp_path, format="auto-cot", shots=3, limit=2, task_options={"n_pool": 12},
+                 format_options={"embedder": "hashing", "candidates_per_cluster": 2})
+    result = run(cfg, lm=lm, log=lambda s: None)
+    saved = json.loads((result.run_dir / "autocot_demos.json").read_text())
+    assert len(saved["demos"]) == 3 and len(saved["candidates"]) <= 6
+    assert all(d["answer"] == "5" and d["rationale"].endswith("is 5.") for d in saved["demos"])
+    prompt = lm.requests[-1].context
+    assert prompt.count("Let's think step by step.") == 4 and prompt.endswith("\nA: Let's think step by step.")
+    n_calls = len(lm.requests)
+    run(dataclasses.replace(cfg, limit=3), lm=lm, log=lambda s: None)  # resumed: the saved demonstrations reused
+    assert len(lm.requests) == n_calls + 1
