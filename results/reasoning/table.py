@@ -6,7 +6,7 @@ from pathlib import Path
 
 here = Path(__file__).resolve().parent
 rows = []
-for path in sorted(here.glob("*.json")):
+for path in sorted(p for p in here.glob("*.json") if p.name != "chains.json"):
     s = json.loads(path.read_text())
     m = s["metrics"]
     rows.append({"run": path.stem, "task": s["task"], "format": s["format"], "n": s["n"],
@@ -37,3 +37,19 @@ if curve:
     plt.tight_layout()
     plt.savefig(here / "l2m_length.png", dpi=120)
 print((here / "table.csv").read_text())
+
+# A few real chains, right and wrong, from the runs' predictions.jsonl (the last question of each prompt only).
+runs = here.parents[1] / "runs" / "reasoning"
+chains = []
+for run in sorted(runs.glob("*")):
+    records = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines() if line]
+    from iclkit.evaluate.metrics import exact_match
+
+    for want in (1.0, 0.0):
+        hit = next((r for r in records if exact_match(r["gold"], r["prediction"]) == want), None)
+        if hit:
+            calls = [{"stage": c["stage"], "prompt_tail": (c["prompt"] or "")[-300:], "output": c["output"]}
+                     for c in hit["samples"][0]["calls"]]
+            chains.append({"run": run.name, "correct": bool(want), "gold": hit["gold"],
+                           "prediction": hit["prediction"], "calls": calls})
+(here / "chains.json").write_text(json.dumps(chains, indent=1, ensure_ascii=False) + "\n")
