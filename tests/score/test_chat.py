@@ -77,3 +77,15 @@ def test_keep_space_only_when_the_context_tokens_are_a_prefix():
     assert merged == lm.encode_pair("Label: ", "Positive", False)
     _, n_ctx = lm.encode_pair("Label:\n", "Positive", True)  # "\n" stays in the context
     assert n_ctx == len(lm._encode("Label:\n")) == lm.encode_pair("Label:\n", "Positive", False)[1] + 1
+
+
+def test_generation_run_in_the_chat_template(tmp_path):
+    from iclkit.config import RunConfig
+    from iclkit.pipeline import run
+
+    config = RunConfig(task="arithmetic", format="direct", shots=1, limit=2, model="tiny", chat_template=True,
+                       multiturn=True, generation={"max_new_tokens": 3}, out=str(tmp_path / "r"))
+    result = run(config, lm=chat_lm(), log=lambda s: None)
+    prompt = result.records[0].samples[0]["calls"][0]["prompt"]
+    assert prompt.startswith("<bos><pad>user\nQ: ") and prompt.endswith("<pad>assistant\nThe answer (arabic numerals) is")
+    assert prompt.count("<pad>assistant\n") == 2  # the demonstration's answer turn and the query's
