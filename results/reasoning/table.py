@@ -53,3 +53,24 @@ for run in sorted(runs.glob("*")):
             chains.append({"run": run.name, "correct": bool(want), "gold": hit["gold"],
                            "prediction": hit["prediction"], "calls": calls})
 (here / "chains.json").write_text(json.dumps(chains, indent=1, ensure_ascii=False) + "\n")
+
+# Markdown tables for docs/reasoning.md: exact match (correct/n) [95% CI], unparseable answers in parentheses.
+formats = ["direct", "cot", "zero-shot-cot", "auto-cot", "self-ask", "self-ask+tool", "least-to-most"]
+cells: dict[tuple[str, str], dict[str, str]] = {}
+for r in rows:
+    if "-l2m-words" in r["run"] and not r["run"].endswith("-l2m-words2"):  # same setting as the other cells
+        continue
+    model = r["run"].split("-" + r["task"])[0].split("-l2m-")[0]
+    fmt = r["format"] + ("+tool" if r["run"].endswith("-tool") else "")
+    k = round(r["exact_match"] * r["n"])
+    note = f", {r['unparseable']} unparsed" if r["unparseable"] else ""
+    cells.setdefault((model, r["task"]), {})[fmt] = f"{k}/{r['n']} [{r['em_low']:.2f}, {r['em_high']:.2f}]{note}"
+used = [f for f in formats if any(f in c for c in cells.values())]
+lines = ["| model | task | " + " | ".join(used) + " |", "|---|---|" + "---|" * len(used)]
+for (model, task), c in sorted(cells.items()):
+    lines.append(f"| {model} | {task} | " + " | ".join(c.get(f, "–") for f in used) + " |")
+l2m = ["| words in test list | exact match [95% CI] | model calls per question |", "|---|---|---|"]
+for n, r in curve:
+    l2m.append(f"| {n} | {round(r['exact_match'] * r['n'])}/{r['n']} [{r['em_low']:.2f}, {r['em_high']:.2f}] | "
+               f"{r['calls_per_question']} |")
+(here / "table.md").write_text("\n".join(lines) + "\n\n" + "\n".join(l2m) + "\n")
