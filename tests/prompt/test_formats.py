@@ -139,3 +139,10 @@ def test_chat_layout_single_and_multiturn():
                        {"role": "assistant", "content": "The answer is 1."}, {"role": "user", "content": "Q: b\nA:"}]
     single = Layout(render_chat=lambda m: seen.append(m) or "").messages([("Q: a", " 1")], "Q: b", cue="\nA:")
     assert single == [{"role": "user", "content": "Q: a\nA: 1\n\nQ: b\nA:"}]
+
+
+def test_self_ask_final_answer_is_its_own_line_only():
+    lm = ScriptedLM(["\nSo the final answer is: Kalo.\n\nQuestion: another made-up question"])
+    out = solve(SelfAsk(layout=Layout(), answer_kind="text"), lm, HOP.eval[0], HOP.pool[:1])
+    assert out["answer"] == "Kalo"
+    assert "\n\nQuestion:" in lm.requests[0].stop

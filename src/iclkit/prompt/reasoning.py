@@ -29,8 +29,9 @@ from iclkit.types import Example
 FOLLOW = "Follow up:"
 INTER = "\nIntermediate answer:"
 FINAL = "\nSo the final answer is:"
+NEXT_QUESTION = "\n\nQuestion:"  # the model starting another exemplar
 # Models also write "Intermediate Answer"; stopping on either keeps the loop in step (spec §C3 pitfalls).
-INTER_STOPS = (INTER, "\nIntermediate Answer:")
+INTER_STOPS = (INTER, "\nIntermediate Answer:", NEXT_QUESTION)
 PAPER_EXEMPLARS = (  # Press et al. 2022, the first two of the four exemplars
     ("Who lived longer, Muhammad Ali or Alan Turing?",
      (" Yes.\nFollow up: How old was Muhammad Ali when he died?\n"
@@ -118,16 +119,16 @@ class SelfAsk(Format):
                 cur += f"{INTER} {answer}."
             else:
                 cur += INTER
-                cur += (yield Call("intermediate", cur, ("\n" + FOLLOW, FINAL), budget)) or ""
+                cur += (yield Call("intermediate", cur, ("\n" + FOLLOW, FINAL, NEXT_QUESTION), budget)) or ""
             ret = (yield Call("ask", cur, INTER_STOPS, budget)) or ""
         notes["follow_ups"] = steps
-        if FINAL.strip() not in ret:
-            cur += ret + FINAL
-            ret = (yield Call("final", cur, ("\n",), budget)) or ""
-            final_line = ret
+        marker = FINAL.strip()
+        if marker in ret:
+            final_line = ret[ret.index(marker) + len(marker):].split("\n")[0]
         else:
-            final_line = ret[ret.index(FINAL.strip()):]
-        answer = after_last_colon(last_line("x:" + final_line))
+            cur += ret + FINAL
+            final_line = (yield Call("final", cur, ("\n",), budget)) or ""
+        answer = final_line.strip().rstrip(".").strip()  # the text after "So the final answer is:" on its line
         return Outcome(answer or None, notes)
 
 
