@@ -67,7 +67,7 @@ def run_hf(model: str, requests: list[GenRequest], batch_size: int) -> dict:
 def run_llamacpp(model: str, requests: list[GenRequest]) -> dict:
     from iclkit.score.llamacpp import LlamaCppLM
 
-    lm = LlamaCppLM.load(model)
+    lm = LlamaCppLM.load(model, n_threads=1)  # one thread: spinning ggml workers slow a busy 2-core machine
     out, seconds = timed(lm.generate, requests)
     new = sum(len(lm._encode(t)) for t in out)
     return {"model": model, "backend": "llamacpp", "prompts": len(requests), "new_tokens_approx": new,
@@ -82,6 +82,7 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--llamacpp", action="store_true")
+    ap.add_argument("--only-llamacpp", action="store_true", help="skip the HF comparison")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     texts = prompts(args.n, args.shots, seed=0)
@@ -89,6 +90,11 @@ def main() -> None:
     results = {"setup": {"task": "last_letters", "shots": args.shots, "n": args.n, "new_tokens": args.new_tokens,
                          "torch_threads": torch.get_num_threads()}, "hf": [], "llamacpp": []}
     for model in args.models.split(","):
+        if args.only_llamacpp:
+            lrow = run_llamacpp(model, requests)
+            results["llamacpp"].append(lrow)
+            print(f"{model} llama.cpp: {lrow['tokens_per_s']} tok/s")
+            continue
         row = run_hf(model, requests, args.batch_size)
         results["hf"].append(row)
         print(f"{model}: one-by-one {row['one_by_one']['tokens_per_s']} tok/s, batched "
