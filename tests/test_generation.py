@@ -141,3 +141,9 @@ def test_auto_cot_builds_demos_once_from_zero_shot_chains(tmp_path):
     n_calls = len(lm.requests)
     run(dataclasses.replace(cfg, limit=3), lm=lm, log=lambda s: None)  # resumed: the saved demonstrations reused
     assert len(lm.requests) == n_calls + 1
+
+
+def test_new_config_keys_are_left_out_at_their_defaults():
+    plain = RunConfig().to_dict()
+    assert not {"format", "format_options", "task_options", "generation", "chat_template", "multiturn"} & set(plain)
+    assert RunConfig(format="cot", chat_template=True).to_dict()["format"] == "cot"
