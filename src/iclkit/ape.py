@@ -90,8 +90,8 @@ def search(config: RunConfig, settings: ApeSettings, out: Path, *, lm=None, log=
 
 
 def _task_file(config: RunConfig) -> str:
-    from iclkit.data.tasks import TASKS_DIR, task_names
+    from iclkit.data.tasks import task_names
 
     if config.data_file:
         raise IclkitError("APE saves a task YAML that includes the original task; use a task name or task YAML")
-    return str(TASKS_DIR / f"{config.task}.yaml") if config.task in task_names() else str(Path(config.task).resolve())
+    return config.task if config.task in task_names() else str(Path(config.task).resolve())  # built-ins by name
