@@ -44,6 +44,8 @@ def generate_batched(lm, requests: Sequence[GenRequest]) -> list[str]:
     """Continuations of ``requests`` on an :class:`~iclkit.score.hf.HFLM`, in order, cut before a stop string."""
     if not requests:
         return []
+    if lm._fallback_naive:  # the scoring self-check found custom positions/masks unreliable for this architecture
+        return generate_one_by_one(lm, requests)
     encoded = [lm._encode(r.context) or [lm._prefix_token] for r in requests]
     n_shared = _shared_length(encoded)
     cache = lm._prefix_cache(encoded[0][:n_shared]) if n_shared else None
