@@ -50,6 +50,14 @@ class RunConfig:
     batch_size: int = 32
     device: str | None = None
     out: str | None = None                  # run directory (predictions.jsonl, summary.json)
+    # Generation (question -> answer tasks; see iclkit.generation)
+    format: str | None = None               # direct | cot | zero-shot-cot | auto-cot | self-ask | least-to-most
+    format_options: Mapping[str, Any] = field(default_factory=dict)  # max_steps, use_tool, max_subquestions, ...
+    task_options: Mapping[str, Any] = field(default_factory=dict)    # reasoning-task generator options, answer_kind
+    generation: Mapping[str, Any] = field(default_factory=dict)      # max_new_tokens temperature top_p n_samples stop
+    # Chat templates (classification and generation)
+    chat_template: bool = False             # apply the model's own chat template; instruction -> system message
+    multiturn: bool = False                 # chat: demonstrations as alternating user/assistant turns
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -69,6 +77,11 @@ class RunConfig:
         out["retriever_options"] = dict(self.retriever_options)
         out["scorer_options"] = dict(self.scorer_options)
         out["backend_options"] = dict(self.backend_options)
+        for key in ("format_options", "task_options", "generation"):
+            out[key] = dict(getattr(self, key))
+        for key in GENERATION_KEYS:  # left out at their defaults: run directories made before them still resume
+            if out[key] in (None, False, {}):
+                del out[key]
         out["ordering"] = self.resolved_ordering
         return out
 
@@ -76,8 +89,11 @@ class RunConfig:
 # The type and smallest value of every field that is not a plain string; checked when a config is built, so a YAML
 # typo (`shots: eight`, `seed: 1.5`) stops at load time naming the key instead of deep inside a run.
 _INT_FIELDS = {"shots": 0, "seed": 0, "batch_size": 1, "limit": 1, "eval_seed": 0, "max_length": 1}
-_OPTIONAL = {"data_file", "eval_file", "ordering", "instruction", "limit", "eval_seed", "max_length", "device", "out"}
-_MAPPING_FIELDS = ("backend_options", "retriever_options", "scorer_options")
+_OPTIONAL = {"data_file", "eval_file", "ordering", "instruction", "limit", "eval_seed", "max_length", "device", "out",
+             "format"}
+_MAPPING_FIELDS = ("backend_options", "retriever_options", "scorer_options", "format_options", "task_options",
+                   "generation")
+_BOOL_FIELDS = ("chat_template", "multiturn")
 
 
 def check_field_types(config: RunConfig) -> None:
@@ -91,6 +107,9 @@ def check_field_types(config: RunConfig) -> None:
                 raise IclkitError(f"key '{f.name}': expected an integer, got {value!r}")
             if value < _INT_FIELDS[f.name]:
                 raise IclkitError(f"key '{f.name}': must be >= {_INT_FIELDS[f.name]}, not {value}")
+        elif f.name in _BOOL_FIELDS:
+            if not isinstance(value, bool):
+                raise IclkitError(f"key '{f.name}': expected true or false, got {value!r}")
         elif f.name in _MAPPING_FIELDS:
             if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
                 raise IclkitError(f"key '{f.name}': expected a mapping of option names to values, got {value!r}")
@@ -103,6 +122,7 @@ def check_field_types(config: RunConfig) -> None:
 
 
 FIELD_NAMES = tuple(f.name for f in fields(RunConfig))
+GENERATION_KEYS = ("format", "format_options", "task_options", "generation", "chat_template", "multiturn")
 # Keys that do not change any prediction: a run may be resumed with different values.
 NON_RESULT_KEYS = ("name", "limit", "out", "batch_size", "device")
 

@@ -85,6 +85,10 @@ def check_config(config: RunConfig, *, model: bool = True) -> None:
     check_options(f"scorer '{config.scorer}' (scorer_options)", SCORERS.get(config.scorer).__init__,
                   config.scorer_options)
     build_scorer(config.scorer, **config.scorer_options)  # cheap; checks option values (a normalization name)
+    if config.format is not None:
+        from iclkit.prompt.formats import FORMATS
+
+        FORMATS.get(config.format)
     check_backend_options(config.backend, config.backend_options)
 
 
@@ -109,6 +113,10 @@ class Runner:
         template = task.channel() if self.scorer.channel else task.template
         self.builder = PromptBuilder(template, task.labels, task.verbalizer, count_tokens=lm.count_tokens,
                                      max_tokens=lm.max_length)
+        if config.chat_template:
+            self.builder = _chat_builder(config, self.builder, lm)
+        if getattr(self.scorer, "generates", False) and config.calibration != "none":
+            raise IclkitError("calibration needs label log-probabilities; the generate scorer has none")
         available = len(pool) - (1 if pool_is_eval else 0)
         if config.retriever != "zero" and config.shots > available:
             raise IclkitError(f"{task.name}: the demonstration pool has {available} usable examples, fewer than "
@@ -136,6 +144,8 @@ class Runner:
         return self.builder.build(query, [d.example for d in demos])
 
     def score(self, queries: Sequence[Example]) -> list[PredictionRecord]:
+        if getattr(self.scorer, "generates", False):
+            return self._generate_and_extract(queries)
         started = time.perf_counter()
         prompts = [self.prompt(q) for q in queries]
         requests: list[LLRequest] = []
@@ -161,6 +171,19 @@ class Runner:
         records = [self._record(q, p, self.scorer.reduce(p, results[a:b]), priors.get(p.prefix))
                    for q, (p, a, b) in zip(queries, spans)]
         self.timer.add("score", time.perf_counter() - scoring)
+        return records
+
+    def _generate_and_extract(self, queries: Sequence[Example]) -> list[PredictionRecord]:
+        """``scorer: generate``: a short greedy answer per query, mapped onto a label (None: unparseable)."""
+        from iclkit.score.base import GenRequest
+
+        prompts = [self.prompt(q) for q in queries]
+        texts = self.lm.generate([GenRequest(p.contexts[0], ("\n",), self.scorer.max_new_tokens) for p in prompts])
+        records = []
+        for q, p, text in zip(queries, prompts, texts):
+            label = self.scorer.label_from_text(p, text)
+            record = self._record(q, p, tuple(float(lab == label) for lab in p.labels), None)
+            records.append(dataclasses.replace(record, prediction=label, generated=text))
         return records
 
     def _add(self, requests: list[LLRequest], prompt: Prompt, group: str) -> tuple[Prompt, int, int]:
@@ -213,6 +236,19 @@ def selection_details(query: Example, demos: Sequence, parts: Sequence[object]) 
     return info or None
 
 
+def _chat_builder(config: RunConfig, builder: PromptBuilder, lm: LanguageModel):
+    """Classification prompts in the model's chat template (instruction as the system message)."""
+    from iclkit.prompt.chat import ChatPromptBuilder, Layout
+    from iclkit.score.chat import chat_renderer
+
+    if config.scorer not in ("direct", "generate"):
+        raise IclkitError(f"chat_template: only the direct scorer reads the label where the assistant's reply "
+                          f"starts; scorer '{config.scorer}' is not supported with a chat template")
+    layout = Layout(instruction=builder.template.instruction, separator=builder.template.separator,
+                    render_chat=chat_renderer(lm), multiturn=config.multiturn)
+    return ChatPromptBuilder(builder, layout)
+
+
 def run(config: RunConfig, *, lm: LanguageModel | None = None,
         on_progress: Callable[[int, int], None] | None = None, log: Callable[[str], None] = print) -> RunResult:
     """Evaluate ``config``; resumes from ``predictions.jsonl`` if the run directory already has one.
@@ -220,6 +256,10 @@ def run(config: RunConfig, *, lm: LanguageModel | None = None,
     Everything that can be checked without a model (names, options, the task and its data) is checked before the
     run directory is created; if the run then fails before its first prediction, the directory is removed again.
     """
+    from iclkit.generation import is_generation, run_generation
+
+    if is_generation(config):  # question -> answer tasks: prompt formats and model calls (iclkit.generation)
+        return run_generation(config, lm=lm, on_progress=on_progress, log=log)
     started = time.perf_counter()
     timer = StageTimer()
     check_config(config, model=lm is None)
@@ -305,7 +345,9 @@ def _summary(config: RunConfig, task: TaskSpec, lm: LanguageModel | None, record
     if config.calibration == "contextual":
         summary["metrics_calibrated"] = summarize(gold, [r.calibrated_prediction for r in records],
                                                   list(task.labels), seed=config.eval_seed or 0)
-    if records:
+    if config.scorer == "generate":
+        summary["unparseable"] = sum(r.prediction is None for r in records)
+    elif records:
         batch = batch_calibrate([r.scores for r in records])
         labels = records[0].labels
         summary["metrics_batch_calibrated"] = summarize(

@@ -216,3 +216,22 @@ class TableEmbedder:
 
         x = np.stack([self.table[t] for t in texts])
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+class ScriptedLM(DummyLM):
+    """A fake LM whose generations are scripted: ``reply(request) -> str`` (or a list of replies, in call order).
+
+    Every request is kept in ``requests``, so tests can check what a prompt format asked for.
+    """
+
+    name = "scripted"
+
+    def __init__(self, reply, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._reply = reply if callable(reply) else iter(reply).__next__
+        self._takes_request = callable(reply)
+        self.requests: list[GenRequest] = []
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[str]:
+        self.requests.extend(requests)
+        return [self._reply(r) if self._takes_request else self._reply() for r in requests]

@@ -48,6 +48,7 @@ class Prompt:
     demo_ids: tuple[str, ...]
     n_demos_requested: int
     prefix: str = ""  # instruction + demonstrations: the part every label's context starts with
+    keep_space: bool = False  # chat prompts: score the label right after the context (see LLRequest)
 
     @property
     def n_demos_used(self) -> int:
@@ -65,6 +66,9 @@ class LLRequest:
     context: str
     continuation: str
     group: Hashable | None = None
+    # True: the context's trailing whitespace stays in the context instead of moving onto the continuation (a chat
+    # template's generation prompt ends in a newline that is its own token; the label starts after it).
+    keep_space: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class PredictionRecord:
     calibrated_scores: tuple[float, ...] | None = None
     calibrated_prediction: str | None = None
     selection: Mapping[str, Any] | None = None  # the selection/ordering method's own scores for this query
+    generated: str | None = None  # scorer "generate": the model's answer text (prediction None: unparseable)
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -125,6 +130,8 @@ class PredictionRecord:
         }
         if self.selection is not None:
             out["selection"] = dict(self.selection)
+        if self.generated is not None:
+            out["generated"] = self.generated
         return out
 
     @classmethod
@@ -143,4 +150,31 @@ class PredictionRecord:
             calibrated_scores=None if cal is None else tuple(float(cal[lab]) for lab in labels),
             calibrated_prediction=row.get("calibrated_prediction"),
             selection=row.get("selection"),
+            generated=row.get("generated"),
         )
+
+
+@dataclass(frozen=True)
+class GenRecord:
+    """One line of a generation run's ``predictions.jsonl``: every model call of every sample, and the answers.
+
+    ``samples`` holds one entry per sampled chain (one unless self-consistency): ``{"answer": str | None,
+    "calls": [{"stage", "prompt", "output"}, ...], "notes": {...}}``; tool lookups appear as calls with stage
+    ``"tool"`` (``prompt`` is the question asked). ``prediction`` is the (majority) answer, ``None`` if unparseable.
+    """
+
+    example_id: str
+    demo_ids: tuple[str, ...]
+    question: str
+    gold: str | None
+    prediction: str | None
+    samples: tuple[Mapping[str, Any], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"example_id": self.example_id, "demo_ids": list(self.demo_ids), "question": self.question,
+                "gold": self.gold, "prediction": self.prediction, "samples": [dict(s) for s in self.samples]}
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> GenRecord:
+        return cls(example_id=str(row["example_id"]), demo_ids=tuple(row["demo_ids"]), question=row["question"],
+                   gold=row.get("gold"), prediction=row.get("prediction"), samples=tuple(row["samples"]))

@@ -496,3 +496,21 @@ def test_retry_after_header_forms():
     assert retry_after_seconds("2") == 2.0
     assert retry_after_seconds(None) is None
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past: retry now
+
+
+@pytest.mark.integration
+def test_chat_backend_generates_and_refuses_scoring(server):
+    """``openai-chat`` on the same server's /v1/chat/completions (the server applies SmolLM2's chat template)."""
+    from iclkit.errors import IclkitError
+    from iclkit.score.backends import load_backend
+
+    chat = load_backend("openai-chat", MODEL, options={"base_url": server, "concurrency": 2})
+    try:
+        # (llama-cpp-python's chat endpoint did not repeat itself exactly even at temperature 0, so no equality)
+        answers = chat.generate([GenRequest("What is 2 + 2? Answer with a number.", ("\n",), 12),
+                                 GenRequest("Name a colour.", (), 8, temperature=1.0, seed=1)])
+        assert all(a.strip() for a in answers) and "\n" not in answers[0]
+        with pytest.raises(IclkitError, match="no prompt log-probabilities"):
+            chat.loglikelihood([LLRequest("a", " b")])
+    finally:
+        chat.close()

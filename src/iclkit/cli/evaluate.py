@@ -34,6 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", help="cpu | cuda (default: cuda if available)")
     p.add_argument("--out", help="run directory (default: runs/<derived name>); re-running resumes")
+    p.add_argument("--format", help="generation tasks: direct | cot | zero-shot-cot | auto-cot | self-ask | "
+                   "least-to-most (options via --set format_options.KEY=VALUE)")
+    p.add_argument("--chat-template", action="store_true", help="apply the model's own chat template")
+    p.add_argument("--multiturn", action="store_true", help="with --chat-template: demonstrations as turns")
+    p.add_argument("--max-new-tokens", type=int, help="generation: tokens per model call")
+    p.add_argument("--temperature", type=float, help="generation: 0 = greedy (default); > 0 samples")
+    p.add_argument("--n-samples", type=int, help="generation: self-consistency, majority vote over n chains")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="any other config key")
     p.set_defaults(handler=cmd_eval)
 
@@ -64,6 +71,12 @@ def _config_from_flags(args: argparse.Namespace):
         values["retriever_options"] = {"per_query": True}
     if args.normalization:
         values["scorer_options"] = {"normalization": args.normalization}
+    values.update({k: v for k, v in (("format", args.format), ("chat_template", args.chat_template or None),
+                                     ("multiturn", args.multiturn or None)) if v is not None})
+    generation = {k: v for k, v in (("max_new_tokens", args.max_new_tokens), ("temperature", args.temperature),
+                                    ("n_samples", args.n_samples)) if v is not None}
+    if generation:
+        values["generation"] = generation
     values = apply_overrides(values, args.set)
     values["name"] = values.get("name") or f"{values['retriever']}-{values['shots']}shot"
     return run_config(values, where="command line")
@@ -103,12 +116,16 @@ def _check_variants(path: str, variants) -> None:
     """Check every variant's names, options and task before the first one runs: a typo in the last variant must
     not surface an hour into the experiment. Errors name the config file (and the variant)."""
     from iclkit.errors import IclkitError
+    from iclkit.generation import Sampling, build_format, is_generation, resolve_gen_task
     from iclkit.pipeline import check_config, resolve_task
 
     for i, v in enumerate(variants):
         try:
             check_config(v.config)
-            resolve_task(v.config)
+            if is_generation(v.config):
+                build_format(v.config, resolve_gen_task(v.config), None, Sampling.from_config(v.config.generation))
+            else:
+                resolve_task(v.config)
         except IclkitError as exc:
             where = f"{path} variants[{i}]" if len(variants) > 1 else path
             raise IclkitError(f"{where}: {exc}") from None
@@ -140,8 +157,16 @@ def _run_variants(name: str, variants, *, out: Path | None) -> None:
             if result.lm is not None:
                 lms[_lm_key(config)] = result.lm
             summaries.append(result.summary)
+            if result.summary.get("kind") == "generation":
+                m = result.summary["metrics"]
+                console.print(f"exact match {m['exact_match']['value']:.4f}, token F1 {m['token_f1']['value']:.4f}, "
+                              f"unparseable {m['unparseable']} (n={result.summary['n']}) → {result.run_dir}")
+                rows.append({"name": config.name, "n": result.summary["n"], "accuracy": m["exact_match"]})
+                continue
             console.print(f"accuracy {result.summary['metrics']['accuracy']['value']:.4f} "
                           f"(n={result.summary['n']}) → {result.run_dir}")
+        if not summaries or summaries[-1].get("kind") == "generation":
+            continue
         if len(summaries) == 1:
             rows.append(row_from_summary(summaries[0], variant.config.name))
         else:

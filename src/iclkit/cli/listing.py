@@ -26,6 +26,14 @@ def list_tasks(args: argparse.Namespace) -> int:
         words = ", ".join(f"{lab}→{t.verbalizer[lab]}" for lab in t.labels)
         table.add_row(name, ", ".join(t.input_fields), words, repr(t.template.input + t.template.answer))
     Console().print(table)
+    from iclkit.data.reasoning import GENERATOR_OPTIONS
+
+    gen = Table(title="generated reasoning tasks (question → answer; use with --format)")
+    gen.add_column("task")
+    gen.add_column("options (--set task_options.KEY=VALUE; also n_pool, n_eval, seed, pool_<option>)")
+    for name, options in GENERATOR_OPTIONS.items():
+        gen.add_row(name, ", ".join(f"{k}={v}" for k, v in options.items()) or "n_distractors=2")
+    Console().print(gen)
     return 0
 
 

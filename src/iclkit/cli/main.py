@@ -25,7 +25,7 @@ EPILOG = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from iclkit.cli import compare, evaluate, listing, report, tune, warmup
+    from iclkit.cli import ape, compare, evaluate, listing, report, tune, warmup
 
     parser = argparse.ArgumentParser(prog="iclkit", description="In-context learning evaluation.",
                                      epilog=EPILOG + "\n" + EXIT_CODES,
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     warmup.register(sub)
     tune.register(sub)
     compare.register(sub)
+    ape.register(sub)
     return parser
 
 

@@ -10,6 +10,8 @@ that 1000 scikit-learn calls would).
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -267,3 +269,62 @@ def confusion_counts(gold: Labels, pred: Labels, labels: Sequence[str]) -> list[
 
 def _as_strings(values: Labels) -> list[str]:
     return ["" if x is None else str(x) for x in values]
+
+
+# ------------------------------------------------------------------------------------------ generation answers
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = re.compile(r"[^\w\s]")
+
+
+def normalize_answer(text: str | None) -> str:
+    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces; numbers in canonical form
+    (``"1,000.0"`` and ``"1000"`` compare equal)."""
+    if text is None:
+        return ""
+    number = text.strip().replace(",", "").rstrip(".")
+    try:
+        value = float(number)
+        if math.isfinite(value):
+            return str(int(value)) if value == int(value) else repr(value)
+    except ValueError:
+        pass
+    text = _PUNCT.sub(" ", text.lower())
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(gold: str | None, pred: str | None) -> float:
+    """1.0 when the normalised answers are equal (an unparseable prediction, ``None``, never matches)."""
+    return float(pred is not None and gold is not None and normalize_answer(gold) == normalize_answer(pred))
+
+
+def token_f1(gold: str | None, pred: str | None) -> float:
+    """SQuAD token F1 between normalised answers (bag of tokens, multiplicities counted)."""
+    g, p = normalize_answer(gold).split(), normalize_answer(pred).split()
+    if pred is None or not g or not p:
+        return float(g == p and pred is not None)
+    common = Counter(g) & Counter(p)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(p), same / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def summarize_generation(gold: Sequence[str | None], pred: Sequence[str | None], *, seed: int = 0) -> dict[str, Any]:
+    """Exact match (Wilson 95% CI), mean token F1 (bootstrap 95% CI) and the count of unparseable answers."""
+    n = len(gold)
+    if n == 0:
+        raise IclkitError("no examples to evaluate")
+    em = [exact_match(g, p) for g, p in zip(gold, pred)]
+    f1 = np.array([token_f1(g, p) for g, p in zip(gold, pred)])
+    k = int(sum(em))
+    low, high = wilson_interval(k, n)
+    rng = np.random.default_rng(seed)
+    boot = f1[rng.integers(0, n, size=(1000, n))].mean(axis=1)
+    return {
+        "exact_match": {"value": k / n, "low": low, "high": high, "ci": 0.95},
+        "token_f1": {"value": float(f1.mean()), "low": float(np.quantile(boot, 0.025)),
+                     "high": float(np.quantile(boot, 0.975)), "ci": 0.95},
+        "unparseable": sum(p is None for p in pred),
+        "n": n,
+    }

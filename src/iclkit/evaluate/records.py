@@ -55,10 +55,6 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _parse_record(line: str) -> PredictionRecord:
-    return PredictionRecord.from_json(json.loads(line))
-
-
 def _read_lines(path: Path) -> tuple[list[tuple[int, str]], bool]:
     """Non-empty ``(line number, text)`` pairs and whether the file lacks its final newline.
 
@@ -79,8 +75,9 @@ class PredictionWriter:
     edited or corrupted, and is an error rather than silent data loss.
     """
 
-    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, run_dir: str | os.PathLike[str], record_type: type = PredictionRecord) -> None:
         self.path = Path(run_dir) / PREDICTIONS
+        self._record_type = record_type  # PredictionRecord, or GenRecord for generation runs
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.records: list[PredictionRecord] = []
         self.done_ids: set[str] = set()
@@ -93,7 +90,7 @@ class PredictionWriter:
         lines, rewrite = _read_lines(self.path)
         for pos, (lineno, line) in enumerate(lines):
             try:
-                record = _parse_record(line)
+                record = self._record_type.from_json(json.loads(line))
             except (ValueError, KeyError, TypeError, AttributeError) as e:
                 if pos < len(lines) - 1:
                     raise IclkitError(f"{self.path}: line {lineno} is not a valid prediction record ({e}); "
@@ -106,14 +103,14 @@ class PredictionWriter:
         if rewrite:
             _atomic_write_text(self.path, "".join(line + "\n" for _, line in lines))
 
-    def _remember(self, record: PredictionRecord) -> bool:
+    def _remember(self, record) -> bool:
         if record.example_id in self.done_ids:
             return False
         self.done_ids.add(record.example_id)
         self.records.append(record)
         return True
 
-    def write(self, record: PredictionRecord) -> bool:
+    def write(self, record) -> bool:
         """Append ``record`` unless its example is already done; returns whether a line was written."""
         if self._file.closed:
             raise ValueError(f"{self.path} is closed")
@@ -155,7 +152,7 @@ def scan_predictions(run_dir: str | os.PathLike[str]) -> list[PredictionRecord]:
     records: dict[str, PredictionRecord] = {}
     for pos, (lineno, line) in enumerate(lines):
         try:
-            record = _parse_record(line)
+            record = PredictionRecord.from_json(json.loads(line))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             if pos == len(lines) - 1:
                 break

@@ -19,6 +19,7 @@ BACKENDS: Registry[type] = Registry("backend")
 BACKENDS.register("hf", "iclkit.score.hf:HFLM")
 BACKENDS.register("llamacpp", "iclkit.score.llamacpp:LlamaCppLM")
 BACKENDS.register("openai", "iclkit.score.openai_api:OpenAICompletionsLM")
+BACKENDS.register("openai-chat", "iclkit.score.openai_chat:OpenAIChatLM")
 BACKENDS.register("vllm", "iclkit.score.vllm_backend:VLLMLM")
 
 

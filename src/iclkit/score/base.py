@@ -19,11 +19,18 @@ from iclkit.types import LLRequest, LLResult
 
 @dataclass(frozen=True)
 class GenRequest:
-    """Greedy generation from ``context`` until one of ``stop`` appears or ``max_new_tokens`` are produced."""
+    """Generation from ``context`` until one of ``stop`` appears or ``max_new_tokens`` are produced.
+
+    ``temperature`` 0 is greedy decoding; above 0, tokens are sampled (nucleus ``top_p``) from a generator seeded
+    with ``seed``, per request, so a sample does not depend on which other requests share its batch.
+    """
 
     context: str
     stop: tuple[str, ...] = ("\n",)
     max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
 
 
 @runtime_checkable
@@ -50,6 +57,13 @@ class LanguageModel(Protocol):
         ...
 
 
+def sampling_params(request: GenRequest) -> dict[str, float | int | None]:
+    """Temperature, top_p and seed of a request as OpenAI-style API fields (greedy: temperature 0 only)."""
+    if request.temperature <= 0:
+        return {"temperature": 0}
+    return {"temperature": request.temperature, "top_p": request.top_p, "seed": request.seed}
+
+
 def split_trailing_space(context: str, continuation: str) -> tuple[str, str]:
     """Move the context's trailing whitespace onto the continuation (see the module docstring)."""
     stripped = context.rstrip()
@@ -71,16 +85,22 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
 
 
 def encode_pair(encode: Callable[[str], list[int]], context: str, continuation: str, *, prefix_token: int,
-                max_length: int) -> tuple[list[int], int]:
+                max_length: int, keep_space: bool = False) -> tuple[list[int], int]:
     """Token ids of ``context + continuation`` and the index where the continuation starts (the module's rule).
 
     ``encode`` tokenises a text as the model sees it (special tokens included). When the context is empty and the
     tokenizer adds no BOS, the continuation is conditioned on ``prefix_token`` (BOS, else EOS), as lm-eval does.
     Shared by every back-end that tokenises locally, so they all score exactly the same token spans.
+    ``keep_space`` (chat prompts) keeps the context's trailing whitespace in the context when its tokens are a
+    prefix of the whole's (otherwise the whitespace merged into the continuation and the usual rule applies).
     """
-    context, continuation = split_trailing_space(context, continuation)
     whole = encode(context + continuation)
-    n_ctx = len(encode(context))
+    kept = encode(context) if keep_space else None
+    if kept is not None and whole[: len(kept)] == kept:
+        n_ctx = len(kept)
+    else:
+        context, continuation = split_trailing_space(context, continuation)
+        n_ctx = len(encode(context))
     if n_ctx == 0:
         whole, n_ctx = [prefix_token, *whole], 1
     if len(whole) <= n_ctx:
@@ -111,7 +131,7 @@ class LocalTokenizer:
     def count_tokens(self, text: str) -> int:
         return len(self._encode(text))
 
-    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], int]:
+    def encode_pair(self, context: str, continuation: str, keep_space: bool = False) -> tuple[list[int], int]:
         """Token ids of ``context + continuation`` and the index where the continuation starts."""
         return encode_pair(self._encode, context, continuation, prefix_token=self._prefix_token,
-                           max_length=self._max_length)
+                           max_length=self._max_length, keep_space=keep_space)

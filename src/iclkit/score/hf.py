@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from iclkit.score.base import GenRequest, LocalTokenizer, cut_at_stop
+from iclkit.score.base import GenRequest, LocalTokenizer
 from iclkit.score.tree import (
     Row,
     Seq,
@@ -317,22 +317,11 @@ class HFLM(LocalTokenizer):
         return out.past_key_values
 
     # ----------------------------------------------------------------------------------------------- generation
-    @torch.inference_mode()
     def generate(self, requests: Sequence[GenRequest]) -> list[str]:
-        texts = []
-        for r in requests:
-            ids = torch.tensor([self._encode(r.context)], device=self.device)
-            out = self.model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=r.max_new_tokens,
-                do_sample=False,
-                stop_strings=list(r.stop) or None,
-                tokenizer=self.tokenizer,
-                pad_token_id=self.tokenizer.pad_token_id or self._prefix_token,
-            )
-            texts.append(cut_at_stop(self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True), r.stop))
-        return texts
+        """Batched, over the shared-prefix cache (:mod:`iclkit.score.generate`)."""
+        from iclkit.score.generate import generate_batched
+
+        return generate_batched(self, requests)
 
     def naive_loglikelihood(self, requests: Sequence[LLRequest]) -> list[LLResult]:
         """Reference path: every ``context + continuation`` run from scratch, full logits. Used by tests/benchmarks."""
@@ -340,7 +329,7 @@ class HFLM(LocalTokenizer):
 
     def _seqs(self, requests: Sequence[LLRequest]) -> list[Seq]:
         return [Seq(i, tuple(t), n) for i, (t, n) in
-                enumerate(self.encode_pair(r.context, r.continuation) for r in requests)]
+                enumerate(self.encode_pair(r.context, r.continuation, r.keep_space) for r in requests)]
 
     @torch.inference_mode()
     def _naive(self, seqs: Sequence[Seq]) -> list[LLResult]:

@@ -233,7 +233,7 @@ class LlamaCppLM(LocalTokenizer):
 
     # ----------------------------------------------------------------------------------------------- scoring
     def loglikelihood(self, requests: Sequence[LLRequest]) -> list[LLResult]:
-        encoded = [_Encoded(*self.encode_pair(r.context, r.continuation)) for r in requests]
+        encoded = [_Encoded(*self.encode_pair(r.context, r.continuation, r.keep_space)) for r in requests]
         results: list[LLResult | None] = [None] * len(requests)
         for i in sorted(range(len(encoded)), key=lambda i: encoded[i].tokens):  # trie order: shared prefixes adjacent
             results[i] = self._score(encoded[i])
@@ -319,6 +319,9 @@ class LlamaCppLM(LocalTokenizer):
 
     def _generate_one(self, request: GenRequest) -> str:
         """Greedy decoding (temperature 0) through the same prefix-reusing cache as scoring."""
+        if request.temperature > 0:
+            raise IclkitError("the llamacpp back-end decodes greedily only; sampling (temperature > 0, "
+                              "self-consistency) needs the hf, vllm or openai back-end")
         tokens = self._encode(request.context) or [self._prefix_token]
         if len(tokens) >= self.llama.n_ctx():
             raise IclkitError(f"context of {len(tokens)} tokens leaves no room to generate in the llama.cpp "
@@ -341,7 +344,7 @@ class LlamaCppLM(LocalTokenizer):
         results = []
         for r in requests:
             self._reset()
-            results.append(self._score(_Encoded(*self.encode_pair(r.context, r.continuation))))
+            results.append(self._score(_Encoded(*self.encode_pair(r.context, r.continuation, r.keep_space))))
         self._reset()
         return results
 

@@ -47,7 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from iclkit.errors import BackendError, IclkitError
-from iclkit.score.base import GenRequest, cut_at_stop, split_trailing_space
+from iclkit.score.base import GenRequest, cut_at_stop, sampling_params, split_trailing_space
 from iclkit.score.openai_replies import (
     LOGPROB_ERROR_WORDS,
     PROMPT_LOGPROBS_HELP,
@@ -280,7 +280,7 @@ class OpenAICompletionsLM:
         return self._map(self._generate_one, list(requests))
 
     def _generate_one(self, request: GenRequest) -> str:
-        params: dict[str, Any] = {"max_tokens": request.max_new_tokens}
+        params: dict[str, Any] = {"max_tokens": request.max_new_tokens, **sampling_params(request)}
         stops = [s for s in request.stop if s]
         if stops:
             params["stop"] = stops[:4]  # the OpenAI API takes at most 4; cut_at_stop applies all of them

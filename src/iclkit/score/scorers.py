@@ -30,6 +30,7 @@ class Scorer(Protocol):
 
 
 SCORERS: Registry[type] = Registry("scorer")
+SCORERS.register("generate", "iclkit.score.extract:GenerateScorer")  # generate-then-extract (chat-only servers)
 
 
 @SCORERS.register("direct")
@@ -43,7 +44,8 @@ class DirectScorer:
         self.mode = reduce
 
     def requests(self, prompt: Prompt, group: Hashable) -> list[LLRequest]:
-        return [LLRequest(c, k, group) for c, k in zip(prompt.contexts, prompt.continuations)]
+        return [LLRequest(c, k, group, keep_space=prompt.keep_space)
+                for c, k in zip(prompt.contexts, prompt.continuations)]
 
     def reduce(self, prompt: Prompt, results: Sequence[LLResult]) -> tuple[float, ...]:
         return tuple(r.logprob / r.n_tokens if self.mode == "mean" else r.logprob for r in results)

@@ -102,7 +102,7 @@ class VLLMLM(LocalTokenizer):
             return []
         from vllm import SamplingParams
 
-        encoded = [self.encode_pair(r.context, r.continuation) for r in requests]
+        encoded = [self.encode_pair(r.context, r.continuation, r.keep_space) for r in requests]
         # prompt_logprobs=1: each position's dict holds the prompt token (with its rank) and the top-1 token.
         # max_tokens=1 because vLLM must sample something; detokenize=False skips decoding we do not read.
         params = SamplingParams(max_tokens=1, prompt_logprobs=1, temperature=0, detokenize=False)
@@ -116,7 +116,8 @@ class VLLMLM(LocalTokenizer):
         from vllm import SamplingParams
 
         prompts = [{"prompt_token_ids": self._encode(r.context)} for r in requests]
-        params = [SamplingParams(temperature=0, max_tokens=r.max_new_tokens, stop=[s for s in r.stop if s] or None)
+        params = [SamplingParams(temperature=r.temperature, top_p=r.top_p, seed=r.seed if r.temperature > 0 else None,
+                                 max_tokens=r.max_new_tokens, stop=[s for s in r.stop if s] or None)
                   for r in requests]
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         return [cut_at_stop(out.outputs[0].text, r.stop) for out, r in zip(outputs, requests)]

@@ -1,0 +1,187 @@
+"""Batched generation for the HF back-end, over the scoring engine's prefix KV cache.
+
+* **Shared prefix once.** The longest token prefix common to a call's prompts (a fixed few-shot CoT prefix, an
+  instruction) goes through :meth:`HFLM._prefix_cache`, the cache the scoring engine keeps between calls: it is run
+  once per run, not once per prompt or per call.
+* **Batched decoding.** The prompts' remaining tokens are left-padded into one batch that forks the prefix cache
+  (expanded, not copied); each step feeds one token per row with explicit position ids, so every row sees exactly
+  its own tokens at the positions they would have alone. Finished rows leave the batch
+  (``Cache.batch_select_indices``), so long generations do not drag short ones along.
+* **Seeded sampling per request.** A request with ``temperature > 0`` samples from its own ``torch.Generator``
+  seeded with ``request.seed``: a sample does not depend on the batch it ran in.
+
+Sliding-window layers count padded slots inside their window (the mask is built on cache positions), so a model
+with sliding-window attention is batched only across prompts of equal length when a sequence could outgrow the
+window; prompts of equal length need no padding and stay exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from iclkit.errors import IclkitError
+from iclkit.score.base import GenRequest, cut_at_stop
+from iclkit.score.tree import common_prefix_len
+
+MIN_SHARED_PREFIX = 16  # as the scoring engine: below this, recomputing is as cheap as forking a cache
+
+
+@dataclass
+class _Row:
+    index: int
+    request: GenRequest
+    tokens: list[int]  # the prompt's tokens after the shared prefix
+    budget: int  # new tokens allowed (max_new_tokens, capped by the context)
+    new: list[int] = field(default_factory=list)
+    generator: torch.Generator | None = None
+
+
+@torch.inference_mode()
+def generate_batched(lm, requests: Sequence[GenRequest]) -> list[str]:
+    """Continuations of ``requests`` on an :class:`~iclkit.score.hf.HFLM`, in order, cut before a stop string."""
+    if not requests:
+        return []
+    if lm._fallback_naive:  # the scoring self-check found custom positions/masks unreliable for this architecture
+        return generate_one_by_one(lm, requests)
+    encoded = [lm._encode(r.context) or [lm._prefix_token] for r in requests]
+    n_shared = _shared_length(encoded)
+    cache = lm._prefix_cache(encoded[0][:n_shared]) if n_shared else None
+    rows = [_row(lm, i, r, t, n_shared) for i, (r, t) in enumerate(zip(requests, encoded))]
+    texts: list[str] = [""] * len(requests)
+    for batch in _batches(lm, rows, n_shared):
+        for row in _decode(lm, batch, cache, n_shared):
+            texts[row.index] = cut_at_stop(_text(lm, row), row.request.stop)
+    return texts
+
+
+def _shared_length(encoded: list[list[int]]) -> int:
+    n = len(encoded[0]) - 1  # keep at least one token per prompt to run, whose logits start the generation
+    for tokens in encoded[1:]:
+        n = min(n, common_prefix_len(encoded[0], tokens), len(tokens) - 1)
+    return n if n >= MIN_SHARED_PREFIX else 0
+
+
+def _row(lm, index: int, request: GenRequest, tokens: list[int], n_shared: int) -> _Row:
+    room = lm.max_length - len(tokens)
+    if room <= 0:
+        raise IclkitError(f"prompt of {len(tokens)} tokens leaves no room to generate within the model's "
+                          f"{lm.max_length} (prompt ending {request.context[-60:]!r})")
+    generator = None
+    if request.temperature > 0:
+        generator = torch.Generator()  # on the CPU: the same samples on any device
+        generator.manual_seed(request.seed if request.seed is not None else 0)
+    return _Row(index, request, tokens[n_shared:], min(request.max_new_tokens, room), generator=generator)
+
+
+def _batches(lm, rows: list[_Row], n_shared: int) -> list[list[_Row]]:
+    """Rows of similar length together, ``lm.batch_size`` at most; equal lengths only when padding would be
+    inexact (sliding-window layers and sequences that can outgrow the window)."""
+    window = getattr(lm.model.config, "sliding_window", None)
+    longest = n_shared + max(len(r.tokens) + r.budget for r in rows)
+    exact_only = window is not None and "sliding_attention" in lm._layer_kinds and longest > window - 1
+    rows = sorted(rows, key=lambda r: len(r.tokens))
+    batches: list[list[_Row]] = []
+    for row in rows:
+        last = batches[-1] if batches else None
+        if last and len(last) < lm.batch_size and (not exact_only or len(last[0].tokens) == len(row.tokens)):
+            last.append(row)
+        else:
+            batches.append([row])
+    return batches
+
+
+def _decode(lm, rows: list[_Row], prefix_cache, n_shared: int) -> list[_Row]:
+    """Run one batch to completion; returns its rows with ``new`` filled."""
+    from iclkit.score.hf import _fork
+
+    width = max(len(r.tokens) for r in rows)
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm._prefix_token
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), n_shared + width), dtype=torch.long)
+    mask[:, :n_shared] = 1
+    pos = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        n = len(row.tokens)
+        ids[i, width - n:] = torch.tensor(row.tokens)
+        mask[i, n_shared + width - n:] = 1
+        pos[i, width - n:] = torch.arange(n_shared, n_shared + n)
+    cache = _fork(prefix_cache, len(rows)) if prefix_cache is not None else None
+    next_pos = pos[:, -1] + 1
+    active = list(rows)
+    eos = _eos_ids(lm)
+    step_ids = ids
+    while active:
+        out = lm.model(input_ids=step_ids.to(lm.device), attention_mask=mask.to(lm.device),
+                       position_ids=pos.to(lm.device), past_key_values=cache, use_cache=True, logits_to_keep=1)
+        lm.tokens_run += int(step_ids.numel())
+        cache = out.past_key_values
+        chosen = [_choose(out.logits[i, -1].float(), row) for i, row in enumerate(active)]
+        keep = []
+        for i, (row, token) in enumerate(zip(active, chosen)):
+            if token in eos:
+                continue
+            row.new.append(token)
+            if len(row.new) < row.budget and not _stopped(lm, row):
+                keep.append(i)
+        if len(keep) < len(active):
+            if not keep:
+                break
+            index = torch.tensor(keep, device=lm.device)
+            cache.batch_select_indices(index)
+            mask, next_pos = mask[keep], next_pos[keep]
+            chosen = [chosen[i] for i in keep]
+            active = [active[i] for i in keep]
+        step_ids = torch.tensor(chosen, dtype=torch.long)[:, None]
+        pos = next_pos[:, None].clone()
+        next_pos = next_pos + 1
+        mask = torch.cat([mask, torch.ones((len(active), 1), dtype=torch.long)], dim=1)
+    return rows
+
+
+def _choose(logits: torch.Tensor, row: _Row) -> int:
+    request = row.request
+    if request.temperature <= 0:
+        return int(logits.argmax())
+    probs = torch.softmax(logits / request.temperature, dim=-1)
+    if request.top_p < 1.0:
+        sorted_probs, order = probs.sort(descending=True)
+        outside = sorted_probs.cumsum(0) - sorted_probs > request.top_p  # keep the smallest set reaching top_p
+        sorted_probs[outside] = 0
+        probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
+    return int(torch.multinomial(probs.cpu(), 1, generator=row.generator))
+
+
+def _eos_ids(lm) -> set[int]:
+    ids = set()
+    for source in (lm.tokenizer.eos_token_id, getattr(lm.model.generation_config, "eos_token_id", None)):
+        if isinstance(source, int):
+            ids.add(source)
+        elif source:
+            ids.update(source)
+    return ids
+
+
+def _text(lm, row: _Row) -> str:
+    return lm.tokenizer.decode(row.new, skip_special_tokens=True)
+
+
+def _stopped(lm, row: _Row) -> bool:
+    text = _text(lm, row)
+    return any(s and s in text for s in row.request.stop)
+
+
+@torch.inference_mode()
+def generate_one_by_one(lm, requests: Sequence[GenRequest]) -> list[str]:
+    """Reference path: ``model.generate`` on each prompt alone (greedy). Used by tests and ``bench/generation.py``."""
+    texts = []
+    for r in requests:
+        ids = torch.tensor([lm._encode(r.context) or [lm._prefix_token]], device=lm.device)
+        out = lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                max_new_tokens=min(r.max_new_tokens, lm.max_length - ids.shape[1]),
+                                stop_strings=[s for s in r.stop if s] or None, tokenizer=lm.tokenizer,
+                                pad_token_id=lm.tokenizer.pad_token_id or lm._prefix_token)
+        texts.append(cut_at_stop(lm.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True), r.stop))
+    return texts
