@@ -64,11 +64,11 @@ def load_backend(backend: str, model: str, threads: int):
     if backend == "hf":
         import torch
 
-        from iclkit.score.hf import HFLM
+        from iclkit.lm.hf import HFLM
 
         torch.set_num_threads(threads)
         return HFLM.load(model)
-    from iclkit.score.llamacpp import LlamaCppLM
+    from iclkit.lm.llamacpp import LlamaCppLM
 
     return LlamaCppLM.load(model, n_threads=threads)
 

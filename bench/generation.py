@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 from iclkit.data.reasoning import make_task
+from iclkit.lm.base import GenRequest
+from iclkit.lm.generate import generate_one_by_one
 from iclkit.prompt.chat import Layout
 from iclkit.prompt.formats import ChainOfThought
-from iclkit.score.base import GenRequest
-from iclkit.score.generate import generate_one_by_one
 
 
 def prompts(n: int, shots: int, seed: int) -> list[str]:
@@ -46,7 +46,7 @@ def count_new(lm, texts: list[str]) -> int:
 
 
 def run_hf(model: str, requests: list[GenRequest], batch_size: int) -> dict:
-    from iclkit.score.hf import HFLM
+    from iclkit.lm.hf import HFLM
 
     lm = HFLM.load(model, batch_size=batch_size)
     reference, ref_s = timed(generate_one_by_one, lm, requests)
@@ -65,7 +65,7 @@ def run_hf(model: str, requests: list[GenRequest], batch_size: int) -> dict:
 
 
 def run_llamacpp(model: str, requests: list[GenRequest]) -> dict:
-    from iclkit.score.llamacpp import LlamaCppLM
+    from iclkit.lm.llamacpp import LlamaCppLM
 
     lm = LlamaCppLM.load(model, n_threads=1)  # one thread: spinning ggml workers slow a busy 2-core machine
     out, seconds = timed(lm.generate, requests)

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=48, help="queries profiled after the first chunk")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    from iclkit.score.hf import HFLM
+    from iclkit.lm.hf import HFLM
 
     lm = HFLM.load(args.model)
     task = load_task("sst2")

@@ -14,7 +14,7 @@ identical predictions (and log-probabilities within 1e-4).
 
 Scorers: ``direct``, ``ppl`` (mean), ``pmi`` (``ppl`` with PMI normalisation: each query adds log P(answer | "")
 requests). Engines: ``naive``, ``fast``, ``all-logits`` (the fast path with the LM head at every position),
-``unsplit`` (the fast path without :func:`iclkit.score.tree.split_by_prefix`, as before it existed: PMI's
+``unsplit`` (the fast path without :func:`iclkit.lm.tree.split_by_prefix`, as before it existed: PMI's
 empty-context requests then empty the shared prefix), ``llamacpp``.
 
 Naive = every (prompt, label) sequence run from scratch with full logits, as OpenICL's PPL inferencer and a plain
@@ -44,8 +44,8 @@ import torch
 from iclkit.config import RunConfig
 from iclkit.data.loaders import load_split, subsample
 from iclkit.data.tasks import load_task
+from iclkit.lm.tree import Seq, minimum_tokens
 from iclkit.pipeline import CHUNK, Runner
-from iclkit.score.tree import Seq, minimum_tokens
 from iclkit.types import Example, LLRequest, LLResult, best_label
 
 
@@ -166,7 +166,7 @@ def trie_minimum(lm, items) -> int:
 
 
 def bench_model(name: str, args, peak: float, task, pool, queries, log) -> list[Cell]:
-    from iclkit.score.hf import HFLM
+    from iclkit.lm.hf import HFLM
 
     hf = HFLM.load(name)
     hf.loglikelihood([LLRequest("Review: fine\nSentiment:", " positive")])  # the once-per-model self-check
@@ -227,7 +227,7 @@ def measure(label: tuple[str, str, str], engine: str, lm, runner: Runner, items,
 
 def _load_llamacpp(name: str, log):
     try:
-        from iclkit.score.llamacpp import LlamaCppLM
+        from iclkit.lm.llamacpp import LlamaCppLM
 
         return LlamaCppLM.load(name, n_threads=torch.get_num_threads())
     except Exception as exc:  # noqa: BLE001 - the HF comparison stands on its own

@@ -27,7 +27,7 @@ work=$(mktemp -d)
 now() { date +%s.%N; }
 
 echo "== iclkit ($model, $shots fixed demonstrations, first $n SST-2 validation sentences, Direct)"
-folder=$("$ICLKIT_PY" -c "from iclkit.score.models import resolve_model; print(resolve_model('$model').path)")
+folder=$("$ICLKIT_PY" -c "from iclkit.lm.models import resolve_model; print(resolve_model('$model').path)")
 t0=$(now)
 "$ICLKIT_PY" -m iclkit.cli.main eval --task sst2 --model "$model" --shots "$shots" --retriever random --seed 0 \
     --limit "$n" --eval-seed none --scorer direct --calibration none --out "$work/iclkit" > "$work/iclkit.log" 2>&1 \

@@ -17,7 +17,7 @@ case $TEMPLATE in
   *) echo "TEMPLATE must be dai or review" >&2; exit 2 ;;
 esac
 here=$(cd "$(dirname "$0")/../.." && pwd)
-folder=$(cd "$here" && python -c "from iclkit.score.models import resolve_model; print(resolve_model('$model').path)")
+folder=$(cd "$here" && python -c "from iclkit.lm.models import resolve_model; print(resolve_model('$model').path)")
 work=$(mktemp -d)
 for split in train validation; do
   python - "$split" "$work" <<'PY'

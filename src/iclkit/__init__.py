@@ -24,7 +24,7 @@ _LAZY = {
     "PromptBuilder": "iclkit.prompt.render",
     "build_retriever": "iclkit.retrieve.base",
     "build_scorer": "iclkit.score.scorers",
-    "HFLM": "iclkit.score.hf",
+    "HFLM": "iclkit.lm.hf",
     "IclkitError": "iclkit.errors",
 }
 __all__ = list(_LAZY)

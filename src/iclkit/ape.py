@@ -21,9 +21,9 @@ import yaml
 from iclkit.config import RunConfig
 from iclkit.data.loaders import load_split
 from iclkit.errors import IclkitError
+from iclkit.lm.base import GenRequest
 from iclkit.pipeline import Runner, load_lm, resolve_task
 from iclkit.prompt.ape import clean_candidate, proposal_prompt
-from iclkit.score.base import GenRequest
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,8 +18,8 @@ from typing import Any
 
 from iclkit.config import RunConfig
 from iclkit.evaluate.metrics import mean_std
+from iclkit.lm.base import LanguageModel
 from iclkit.pipeline import run
-from iclkit.score.base import LanguageModel
 
 
 @dataclass(frozen=True)

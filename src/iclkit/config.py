@@ -33,7 +33,7 @@ class RunConfig:
     text_fields: tuple[str, ...] = ("text",)
     label_field: str = "label"
     model: str = "gemma3-270m"
-    backend: str = "hf"                     # hf | llamacpp | openai | vllm (iclkit.score.backends)
+    backend: str = "hf"                     # hf | llamacpp | openai | vllm (iclkit.lm.backends)
     backend_options: Mapping[str, Any] = field(default_factory=dict)
     shots: int = 8
     retriever: str = "random"

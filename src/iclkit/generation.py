@@ -25,10 +25,10 @@ from iclkit.data.reasoning import GenTask, is_reasoning_task, make_task, qa_task
 from iclkit.errors import IclkitError
 from iclkit.evaluate.metrics import normalize_answer, summarize_generation
 from iclkit.evaluate.records import PredictionWriter, RunDir, environment_info, write_summary
+from iclkit.lm.base import GenRequest, LanguageModel
 from iclkit.prompt.chat import Layout
 from iclkit.prompt.formats import FORMATS, Call, Format, Solver, ToolCall, majority_vote
 from iclkit.prompt.reasoning import Outcome
-from iclkit.score.base import GenRequest, LanguageModel
 from iclkit.types import Example, GenRecord
 
 CHUNK = 32  # questions per lockstep batch: large enough to batch, small enough to save often
@@ -134,7 +134,7 @@ def _advance(i: int, solver: Solver, value: str | None, records: list[dict[str, 
 
 def build_format(config: RunConfig, task: GenTask, lm: LanguageModel | None, sampling: Sampling) -> Format:
     """The run's format; with ``lm=None`` (``iclkit validate``) a plain layout, to check the options only."""
-    from iclkit.score.chat import chat_renderer
+    from iclkit.lm.chat import chat_renderer
 
     render_chat = chat_renderer(lm) if config.chat_template and lm is not None else None
     layout = Layout(instruction=config.instruction, render_chat=render_chat, multiturn=config.multiturn)

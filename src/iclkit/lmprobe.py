@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from iclkit.data.spec import TaskSpec
+from iclkit.lm.base import GenRequest, LanguageModel
 from iclkit.prompt.render import PromptBuilder, parse_input, render_demo, render_prefix
-from iclkit.score.base import GenRequest, LanguageModel
 from iclkit.score.scorers import Scorer
 from iclkit.types import Example, LLRequest
 

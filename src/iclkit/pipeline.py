@@ -21,13 +21,13 @@ from iclkit.data.tasks import load_task, task_from_file
 from iclkit.errors import IclkitError
 from iclkit.evaluate.metrics import summarize
 from iclkit.evaluate.records import PredictionWriter, RunDir, environment_info, file_sha256, write_summary
+from iclkit.lm.base import LanguageModel
+from iclkit.lm.counting import CountingLM
 from iclkit.lmprobe import PipelineProbe
 from iclkit.prompt.render import PromptBuilder, content_free_query
 from iclkit.retrieve.base import build_retriever
 from iclkit.retrieve.order import ORDERINGS, build_ordering
-from iclkit.score.base import LanguageModel
 from iclkit.score.calibration import batch_calibrate, calibrate, contextual_prior
-from iclkit.score.counting import CountingLM
 from iclkit.score.scorers import build_scorer
 from iclkit.timing import StageTimer
 from iclkit.types import Example, LLRequest, PredictionRecord, Prompt, best_label
@@ -66,10 +66,10 @@ def check_config(config: RunConfig, *, model: bool = True) -> None:
 
     Called before anything is created on disk, so a typo never costs a model load or leaves a run directory.
     """
+    from iclkit.lm.backends import check_backend_options
+    from iclkit.lm.models import check_model_name
     from iclkit.registry import check_options
     from iclkit.retrieve.base import INJECTED, RETRIEVERS
-    from iclkit.score.backends import check_backend_options
-    from iclkit.score.models import check_model_name
     from iclkit.score.scorers import SCORERS
 
     if model and config.backend in ("hf", "llamacpp"):  # a server's or vLLM's model name is checked by them
@@ -93,7 +93,7 @@ def check_config(config: RunConfig, *, model: bool = True) -> None:
 
 
 def load_lm(config: RunConfig) -> LanguageModel:
-    from iclkit.score.backends import load_backend
+    from iclkit.lm.backends import load_backend
 
     return load_backend(config.backend, config.model, device=config.device, max_length=config.max_length,
                         batch_size=config.batch_size, options=config.backend_options)
@@ -175,7 +175,7 @@ class Runner:
 
     def _generate_and_extract(self, queries: Sequence[Example]) -> list[PredictionRecord]:
         """``scorer: generate``: a short greedy answer per query, mapped onto a label (None: unparseable)."""
-        from iclkit.score.base import GenRequest
+        from iclkit.lm.base import GenRequest
 
         prompts = [self.prompt(q) for q in queries]
         texts = self.lm.generate([GenRequest(p.contexts[0], ("\n",), self.scorer.max_new_tokens) for p in prompts])
@@ -238,8 +238,8 @@ def selection_details(query: Example, demos: Sequence, parts: Sequence[object]) 
 
 def _chat_builder(config: RunConfig, builder: PromptBuilder, lm: LanguageModel):
     """Classification prompts in the model's chat template (instruction as the system message)."""
+    from iclkit.lm.chat import chat_renderer
     from iclkit.prompt.chat import ChatPromptBuilder, Layout
-    from iclkit.score.chat import chat_renderer
 
     if config.scorer not in ("direct", "generate"):
         raise IclkitError(f"chat_template: only the direct scorer reads the label where the assistant's reply "
@@ -361,7 +361,7 @@ def _summary(config: RunConfig, task: TaskSpec, lm: LanguageModel | None, record
 
 def _model_source(model: str) -> Path | None:
     """The weights file behind ``model`` without loading it (for the summary of a fully resumed run)."""
-    from iclkit.score.models import resolve_model
+    from iclkit.lm.models import resolve_model
 
     try:
         return resolve_model(model).source_file

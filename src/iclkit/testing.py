@@ -9,7 +9,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
-from iclkit.score.base import GenRequest, cut_at_stop, split_trailing_space
+from iclkit.lm.base import GenRequest, cut_at_stop, split_trailing_space
 from iclkit.types import LLRequest, LLResult
 
 TINY_CORPUS = (
@@ -60,8 +60,8 @@ def tiny_gemma3(seed: int = 0, sliding_window: int = 8):
 
 
 def tiny_hflm(kind: str = "llama", **kwargs):
-    """An :class:`~iclkit.score.hf.HFLM` over a tiny random model and the tiny tokenizer."""
-    from iclkit.score.hf import HFLM
+    """An :class:`~iclkit.lm.hf.HFLM` over a tiny random model and the tiny tokenizer."""
+    from iclkit.lm.hf import HFLM
 
     model = tiny_llama() if kind == "llama" else tiny_gemma3()
     return HFLM(model, tiny_tokenizer(), name=f"tiny-{kind}", **kwargs)

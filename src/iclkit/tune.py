@@ -31,8 +31,8 @@ from iclkit.data.loaders import load_split, subsample
 from iclkit.data.spec import TaskSpec
 from iclkit.errors import IclkitError
 from iclkit.evaluate.metrics import wilson_interval
+from iclkit.lm.base import LanguageModel
 from iclkit.pipeline import load_lm, resolve_task, run, score_examples
-from iclkit.score.base import LanguageModel
 from iclkit.score.calibration import batch_calibrate
 from iclkit.types import PredictionRecord, best_label
 

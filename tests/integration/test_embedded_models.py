@@ -14,7 +14,7 @@ MODELS = ["smollm2-135m", "gemma3-270m"]
 
 @pytest.fixture(scope="module", params=MODELS)
 def lm(request):
-    from iclkit.score.hf import HFLM
+    from iclkit.lm.hf import HFLM
 
     return HFLM.load(request.param)
 

@@ -10,11 +10,11 @@ def test_batched_greedy_generation_equals_model_generate(model):
     import random
 
     from iclkit.data.reasoning import make_task
+    from iclkit.lm.base import GenRequest
+    from iclkit.lm.generate import generate_one_by_one
+    from iclkit.lm.hf import HFLM
     from iclkit.prompt.chat import Layout
     from iclkit.prompt.formats import ChainOfThought
-    from iclkit.score.base import GenRequest
-    from iclkit.score.generate import generate_one_by_one
-    from iclkit.score.hf import HFLM
 
     lm = HFLM.load(model)
     task = make_task("arithmetic", options={"n_pool": 20, "n_eval": 3})

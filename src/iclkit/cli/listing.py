@@ -41,7 +41,7 @@ def list_models(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from iclkit.score.models import DEFAULT_MODEL, EMBEDDED
+    from iclkit.lm.models import DEFAULT_MODEL, EMBEDDED
 
     table = Table(title="embedded models (converted from GGUF on first use, then cached)")
     table.add_column("name")

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_warmup(args: argparse.Namespace) -> int:
     from iclkit.errors import IclkitError
-    from iclkit.score.models import check_model_name
+    from iclkit.lm.models import check_model_name
     from iclkit.train.run import WarmupConfig, run_warmup
     from iclkit.train.trainer import TrainConfig
 

@@ -2,7 +2,7 @@
 
 A :class:`TrainExample` is ``context`` (instruction, demonstrations, the query's input) plus ``target`` (the output
 the loss is on). The pair is tokenised the way the scorers tokenise a ``loglikelihood`` request
-(:func:`iclkit.score.base.split_trailing_space`, then ``context + target`` as one text), so a model is trained on
+(:func:`iclkit.lm.base.split_trailing_space`, then ``context + target`` as one text), so a model is trained on
 exactly the token spans it is later scored on. Too-long sequences lose tokens from the left, right after BOS, as in
 MetaICL: the earliest demonstrations go first and the target is never cut.
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from iclkit.errors import IclkitError
-from iclkit.score.base import split_trailing_space
+from iclkit.lm.base import split_trailing_space
 
 
 @dataclass(frozen=True)

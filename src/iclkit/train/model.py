@@ -20,7 +20,7 @@ def load_for_training(name: str):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from iclkit.score.models import resolve_model
+    from iclkit.lm.models import resolve_model
 
     resolved = resolve_model(name)
     dtype = "auto" if torch.cuda.is_available() else torch.float32

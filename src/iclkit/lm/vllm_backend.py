@@ -3,7 +3,7 @@ v0.8-0.11: ``LLM.generate`` with token-id prompts (``{"prompt_token_ids": [...]}
 ``SamplingParams(prompt_logprobs=...)``, whose ``RequestOutput.prompt_logprobs`` holds, per prompt position, ``None``
 (position 0) or a dict token id -> ``Logprob(logprob, rank, decoded_token)``.
 
-Tokenisation is the HF back-end's (:func:`~iclkit.score.base.encode_pair` with the model's own HF tokenizer), so both
+Tokenisation is the HF back-end's (:func:`~iclkit.lm.base.encode_pair` with the model's own HF tokenizer), so both
 back-ends score exactly the same token spans. vLLM is imported only when a model is loaded: this module (and its pure
 helper :func:`result_from_prompt_logprobs`) imports on machines without vLLM.
 """
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from iclkit.errors import IclkitError
-from iclkit.score.base import GenRequest, LocalTokenizer, cut_at_stop
+from iclkit.lm.base import GenRequest, LocalTokenizer, cut_at_stop
 from iclkit.types import LLRequest, LLResult
 
 DEFAULT_MAX_LENGTH = 2048
@@ -83,7 +83,7 @@ class VLLMLM(LocalTokenizer):
         except ImportError as exc:
             raise IclkitError(f"the vllm back-end needs vLLM on a GPU machine: pip install 'iclkit[vllm]' ({exc})"
                               ) from None
-        from iclkit.score.models import resolve_model
+        from iclkit.lm.models import resolve_model
 
         resolved = resolve_model(model)
         if max_length:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from iclkit.score.base import GenRequest, LanguageModel
+from iclkit.lm.base import GenRequest, LanguageModel
 from iclkit.types import LLRequest, LLResult
 
 

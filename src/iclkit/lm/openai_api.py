@@ -9,7 +9,7 @@ llama-cpp-python (checked on 0.3.36) reads the logits of echoed prompt tokens on
 no BOS token (SmolLM2 among them): the numbers look plausible and are wrong, and no client can tell. Serve such models
 with ``--kv_overrides tokenizer.ggml.add_bos_token=bool:true``.
 
-Scoring sends ``prompt = context + continuation`` (after the whitespace rule of :mod:`iclkit.score.base`) with
+Scoring sends ``prompt = context + continuation`` (after the whitespace rule of :mod:`iclkit.lm.base`) with
 ``echo=true, logprobs=1, temperature=0, max_tokens=1`` and sums the log-probabilities of the continuation's tokens.
 
 * **max_tokens=1, not 0.** llama-cpp-python reads ``max_tokens=0`` as "generate until the context is full", and
@@ -47,8 +47,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from iclkit.errors import BackendError, IclkitError
-from iclkit.score.base import GenRequest, cut_at_stop, sampling_params, split_trailing_space
-from iclkit.score.openai_replies import (
+from iclkit.lm.base import GenRequest, cut_at_stop, sampling_params, split_trailing_space
+from iclkit.lm.openai_replies import (
     LOGPROB_ERROR_WORDS,
     PROMPT_LOGPROBS_HELP,
     PromptText,
@@ -292,7 +292,7 @@ def _load_tokenizer(name: str):
     """A transformers tokenizer from an embedded short name, hub id or local path."""
     from transformers import AutoTokenizer
 
-    from iclkit.score.models import resolve_model
+    from iclkit.lm.models import resolve_model
 
     path = resolve_model(name).path
     try:

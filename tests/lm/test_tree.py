@@ -1,6 +1,6 @@
 import pytest
 
-from iclkit.score.tree import (
+from iclkit.lm.tree import (
     Seq,
     build_tree,
     minimum_tokens,

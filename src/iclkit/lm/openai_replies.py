@@ -1,5 +1,5 @@
 """Reading the replies of an OpenAI-compatible ``/v1/completions`` server: error bodies, ``Retry-After``, and the
-continuation's log-probabilities in an echoed prompt (the rules are in :mod:`iclkit.score.openai_api`'s docstring).
+continuation's log-probabilities in an echoed prompt (the rules are in :mod:`iclkit.lm.openai_api`'s docstring).
 Also the errors the back-end raises for HTTP answers: a refused request (exit 2) or a failed server (exit 3)."""
 
 from __future__ import annotations

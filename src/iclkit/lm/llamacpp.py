@@ -1,6 +1,6 @@
 """llama.cpp back-end (llama-cpp-python) for GGUF models: the embedded models' own quantised arithmetic, on CPU.
 
-Token spans follow :func:`iclkit.score.base.encode_pair` with llama.cpp's tokenizer, so this back-end scores the same
+Token spans follow :func:`iclkit.lm.base.encode_pair` with llama.cpp's tokenizer, so this back-end scores the same
 spans as the HF one; the two differ only by llama.cpp's quantised matrix products.
 
 Speed comes from not recomputing what is shared, with a single KV-cache sequence:
@@ -35,15 +35,15 @@ from typing import Any
 import numpy as np
 
 from iclkit.errors import BackendError, IclkitError, did_you_mean, unknown_name
-from iclkit.score.base import GenRequest, LocalTokenizer, cut_at_stop
-from iclkit.score.tree import common_prefix_len
+from iclkit.lm.base import GenRequest, LocalTokenizer, cut_at_stop
+from iclkit.lm.tree import common_prefix_len
 from iclkit.types import LLRequest, LLResult
 
 DEFAULT_MAX_LENGTH = 2048
 SEQ = 0  # the one KV-cache sequence this back-end uses
 # Reproducibility: a sequence's log-probs must not depend on how its tokens were split into llama_decode calls, or
 # reusing a cached prefix would not give the numbers of a fresh evaluation. Measured on both embedded models (x86
-# AVX2 CPU; tests/score/test_llamacpp.py checks it wherever it runs):
+# AVX2 CPU; tests/lm/test_llamacpp.py checks it wherever it runs):
 # * llama.cpp's CPU kernels round differently for calls of fewer than 8 tokens, which moves log-probs of these 4-bit
 #   models by up to 0.2 nats; calls of 8 or more tokens agreed to 0.0 whatever the split. So every llama_decode
 #   call evaluates at least this many tokens (a cached prefix is cut back if need be):
@@ -78,7 +78,7 @@ def _import_llama_cpp():
 
 def gguf_path(model: str) -> Path:
     """An embedded model's short name, a ``.gguf`` file, or a folder holding exactly one ``.gguf`` file."""
-    from iclkit.score.models import EMBEDDED
+    from iclkit.lm.models import EMBEDDED
 
     if model in EMBEDDED:
         return EMBEDDED[model].locate_gguf()

@@ -28,9 +28,9 @@ import pytest
 pytest.importorskip("llama_cpp.server")
 
 from iclkit.errors import BackendError, IclkitError
-from iclkit.score.base import GenRequest
-from iclkit.score.openai_api import OpenAICompletionsLM
-from iclkit.score.openai_replies import PromptText, continuation_start, result_from_choice, retry_after_seconds
+from iclkit.lm.base import GenRequest
+from iclkit.lm.openai_api import OpenAICompletionsLM
+from iclkit.lm.openai_replies import PromptText, continuation_start, result_from_choice, retry_after_seconds
 from iclkit.testing import assert_lm_contract
 from iclkit.types import LLRequest
 
@@ -58,7 +58,7 @@ def _server_command(port: int, *, logits_all: bool) -> list[str]:
     # iclkit's launcher: llama_cpp.server with llama.cpp's repacked CPU weights off (they crash on some AMX CPUs)
     # and the embedded name resolved to its GGUF file (and used as the model's alias)
     return [
-        sys.executable, "-m", "iclkit.score.llama_server", "--model", MODEL,
+        sys.executable, "-m", "iclkit.lm.llama_server", "--model", MODEL,
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
         # one thread: ggml's worker threads spin while waiting for each other, which on a busy 2-core machine made
         # a 2-token decode take seconds instead of milliseconds
@@ -71,7 +71,7 @@ def _server_command(port: int, *, logits_all: bool) -> list[str]:
 
 @contextmanager
 def _llama_server(tmp_path, *, logits_all: bool = True):
-    """Start ``python -m iclkit.score.llama_server`` on a free port; yield its ``/v1`` URL; stop it afterwards."""
+    """Start ``python -m iclkit.lm.llama_server`` on a free port; yield its ``/v1`` URL; stop it afterwards."""
     port = _free_port()
     log_path = tmp_path / f"llama-server-{port}.log"
     with log_path.open("wb") as log:
@@ -113,7 +113,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lm(server):
-    from iclkit.score.backends import load_backend
+    from iclkit.lm.backends import load_backend
 
     lm = load_backend("openai", MODEL, options={"base_url": server, "concurrency": 4})
     yield lm
@@ -122,7 +122,7 @@ def lm(server):
 
 @pytest.fixture(scope="module")
 def hf():
-    from iclkit.score.hf import HFLM
+    from iclkit.lm.hf import HFLM
 
     return HFLM.load(MODEL)
 
@@ -134,8 +134,8 @@ def test_launcher_loads_without_repacked_weights_and_resolves_embedded_names(mon
     from llama_cpp.server.model import LlamaProxy
     from llama_cpp.server.settings import ModelSettings
 
-    from iclkit.score import llama_server
-    from iclkit.score.models import EMBEDDED
+    from iclkit.lm import llama_server
+    from iclkit.lm.models import EMBEDDED
 
     monkeypatch.setattr(LlamaProxy, "load_llama_from_model_settings",
                         LlamaProxy.__dict__["load_llama_from_model_settings"])  # restored after the test
@@ -154,7 +154,7 @@ def test_launcher_loads_without_repacked_weights_and_resolves_embedded_names(mon
 def test_launcher_unknown_model_is_one_line_exit_2(capsys, monkeypatch):
     from llama_cpp.server.model import LlamaProxy
 
-    from iclkit.score import llama_server
+    from iclkit.lm import llama_server
 
     monkeypatch.setattr(LlamaProxy, "load_llama_from_model_settings",
                         LlamaProxy.__dict__["load_llama_from_model_settings"])
@@ -502,7 +502,7 @@ def test_retry_after_header_forms():
 def test_chat_backend_generates_and_refuses_scoring(server):
     """``openai-chat`` on the same server's /v1/chat/completions (the server applies SmolLM2's chat template)."""
     from iclkit.errors import IclkitError
-    from iclkit.score.backends import load_backend
+    from iclkit.lm.backends import load_backend
 
     chat = load_backend("openai-chat", MODEL, options={"base_url": server, "concurrency": 2})
     try:

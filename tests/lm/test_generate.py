@@ -4,8 +4,8 @@ prefix encoded once, per-request seeded sampling, and clear errors."""
 import pytest
 
 from iclkit.errors import IclkitError
-from iclkit.score.base import GenRequest
-from iclkit.score.generate import generate_one_by_one
+from iclkit.lm.base import GenRequest
+from iclkit.lm.generate import generate_one_by_one
 from iclkit.testing import tiny_hflm
 
 PREFIX = ("Sentence: the plot is good\nLabel: Positive\n\nSentence: the acting is bad\nLabel: Negative\n\n"

@@ -4,7 +4,7 @@ For servers and models that only offer chat (OpenAI's chat models, many hosted e
 one user message and the reply is the continuation; the server applies its own chat template. Such servers give no
 prompt log-probabilities, so label scoring is impossible: classification runs use the generate-then-extract scorer
 (``--scorer generate``), and ``loglikelihood`` raises a clear error. Connection options, retries and concurrency are
-those of :class:`~iclkit.score.openai_api.OpenAICompletionsLM`.
+those of :class:`~iclkit.lm.openai_api.OpenAICompletionsLM`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from iclkit.errors import IclkitError
-from iclkit.score.base import GenRequest, cut_at_stop, sampling_params
-from iclkit.score.openai_api import OpenAICompletionsLM
+from iclkit.lm.base import GenRequest, cut_at_stop, sampling_params
+from iclkit.lm.openai_api import OpenAICompletionsLM
 from iclkit.types import LLRequest, LLResult
 
 

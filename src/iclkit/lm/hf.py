@@ -6,7 +6,7 @@ Scoring runs every token that a call's sequences share once, and the LM head onl
   instruction) is run once through the base model (no LM head) and its KV cache kept; the next call reuses it, or
   a cropped copy, when it starts with the same tokens. Fixed demonstrations are thus encoded once per run.
 * **Token tries with tree attention.** The rest of each group (a query's candidate labels, its content-free
-  calibration prompts) becomes a trie (:mod:`iclkit.score.tree`): the query's tokens once, then one branch per
+  calibration prompts) becomes a trie (:mod:`iclkit.lm.tree`): the query's tokens once, then one branch per
   label. Trie nodes run in one forward call with a 4-D mask (each node sees the cached prefix and its ancestors;
   sliding-window layers only the last ``window`` positions) and the position ids they have in the plain sequence.
   Single-token labels cost nothing: every label is read off the logits of the query's last token.
@@ -16,7 +16,7 @@ Scoring runs every token that a call's sequences share once, and the LM head onl
 * **Scored positions only.** ``logits_to_keep`` marks, per row, the nodes whose logits are read (Gemma-3-270M's
   head is 168M of its 268M parameters).
 
-Boundary rule: sequences are always tokenised whole (``context + continuation``, see :mod:`iclkit.score.base`) and
+Boundary rule: sequences are always tokenised whole (``context + continuation``, see :mod:`iclkit.lm.base`) and
 prefixes are shared as *token* prefixes, so a BPE merge across the demonstrations/query boundary only shortens what
 is shared; it never changes a token. The first call on a model compares this path with plain recomputation
 (``_verify``) and falls back to the slow exact path if an architecture ignores custom masks or position ids. Tests
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import torch
 
-from iclkit.score.base import GenRequest, LocalTokenizer
-from iclkit.score.tree import (
+from iclkit.lm.base import GenRequest, LocalTokenizer
+from iclkit.lm.tree import (
     Row,
     Seq,
     build_tree,
@@ -108,7 +108,7 @@ class HFLM(LocalTokenizer):
         """Load a model by short name, hub id or local path (fp32 on CPU, the checkpoint's dtype on GPU)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from iclkit.score.models import load_error, resolve_model
+        from iclkit.lm.models import load_error, resolve_model
 
         resolved = resolve_model(name)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -318,8 +318,8 @@ class HFLM(LocalTokenizer):
 
     # ----------------------------------------------------------------------------------------------- generation
     def generate(self, requests: Sequence[GenRequest]) -> list[str]:
-        """Batched, over the shared-prefix cache (:mod:`iclkit.score.generate`)."""
-        from iclkit.score.generate import generate_batched
+        """Batched, over the shared-prefix cache (:mod:`iclkit.lm.generate`)."""
+        from iclkit.lm.generate import generate_batched
 
         return generate_batched(self, requests)
 

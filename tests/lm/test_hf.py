@@ -4,7 +4,7 @@ import random
 import pytest
 import torch
 
-from iclkit.score.base import GenRequest
+from iclkit.lm.base import GenRequest
 from iclkit.testing import assert_lm_contract, tiny_hflm
 from iclkit.types import LLRequest
 
@@ -71,7 +71,7 @@ def test_only_scored_positions_reach_the_lm_head():
 @pytest.mark.parametrize("kind", ["llama", "gemma3"])
 def test_ppl_style_requests_run_each_shared_token_once(kind):
     # PPL scoring: context = demonstrations, continuation = query + label; candidates share the query tokens
-    from iclkit.score.tree import Seq, minimum_tokens
+    from iclkit.lm.tree import Seq, minimum_tokens
 
     lm = tiny_hflm(kind, verify=False)
     # queries differ from their first token on: no group shares tokens with another beyond the demonstrations
@@ -105,7 +105,7 @@ class _IgnoresPositions(torch.nn.Module):
 
 
 def test_a_model_that_breaks_tree_attention_falls_back_to_exact_scores():
-    from iclkit.score.hf import HFLM
+    from iclkit.lm.hf import HFLM
     from iclkit.testing import tiny_llama, tiny_tokenizer
 
     model = tiny_llama()
@@ -171,8 +171,8 @@ def test_per_query_prefixes_batched_match_naive(kind):
 def test_prefix_boundary_is_found_in_tokens_not_text():
     # Both contexts contain the text "...Sentence: the ac", but BPE merges its last characters with what follows
     # ("the acting" vs "the act"), so its tokens alone are NOT a prefix of either sequence. The shared prefix is
-    # therefore taken from the jointly tokenised sequences (the rule in iclkit.score.base), never from text.
-    from iclkit.score.tree import Seq, shared_prefix
+    # therefore taken from the jointly tokenised sequences (the rule in iclkit.lm.base), never from text.
+    from iclkit.lm.tree import Seq, shared_prefix
 
     lm = tiny_hflm("llama", verify=False)
     reqs = [LLRequest(DEMOS + "Sentence: the acting is fine\nLabel:", " Positive", group=0),
@@ -200,7 +200,7 @@ def saved_tiny_model(tmp_path):
 
 def test_truncated_weights_are_a_backend_error(saved_tiny_model):
     from iclkit.errors import BackendError
-    from iclkit.score.hf import HFLM
+    from iclkit.lm.hf import HFLM
 
     weights = saved_tiny_model / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # an interrupted copy
@@ -211,7 +211,7 @@ def test_truncated_weights_are_a_backend_error(saved_tiny_model):
 
 def test_missing_weights_or_path_stay_user_errors(saved_tiny_model, tmp_path):
     from iclkit.errors import BackendError, IclkitError
-    from iclkit.score.hf import HFLM
+    from iclkit.lm.hf import HFLM
 
     (saved_tiny_model / "model.safetensors").unlink()
     for path in (saved_tiny_model, tmp_path / "nowhere"):
@@ -238,7 +238,7 @@ def _pmi_chunk(queries) -> list[LLRequest]:
 def test_pmi_requests_keep_the_demonstrations_cache(kind):
     # PMI adds log P(answer | "") requests: with them in the call no token is common to all requests. The
     # demonstrations must still run once per run, not once per query.
-    from iclkit.score.tree import Seq, minimum_tokens
+    from iclkit.lm.tree import Seq, minimum_tokens
 
     chunks = [_pmi_chunk(range(4)), _pmi_chunk(range(4, 8))]
     with_pmi, without_pmi = tiny_hflm(kind, verify=False), tiny_hflm(kind, verify=False)
@@ -270,7 +270,7 @@ def test_self_check_fits_a_request_that_fills_the_context():
 
 
 def test_self_check_tolerance_scales_with_the_dtype():
-    from iclkit.score.hf import verify_tolerance
+    from iclkit.lm.hf import verify_tolerance
 
     assert verify_tolerance(torch.float32) == 1e-3
     assert verify_tolerance(torch.float16) == pytest.approx(16 * 2**-10)
@@ -282,7 +282,7 @@ def test_self_check_in_bf16_keeps_the_fast_path_and_still_catches_a_broken_model
     # slow path. A model that ignores the tree mask and position ids is off by ~0.25 and must still be caught.
     import warnings
 
-    from iclkit.score.hf import HFLM
+    from iclkit.lm.hf import HFLM
     from iclkit.testing import tiny_gemma3, tiny_tokenizer
 
     model = tiny_gemma3().to(torch.bfloat16)

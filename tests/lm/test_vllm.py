@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from iclkit.errors import IclkitError
-from iclkit.score.vllm_backend import VLLMLM, result_from_prompt_logprobs
+from iclkit.lm.vllm_backend import VLLMLM, result_from_prompt_logprobs
 from iclkit.types import LLRequest
 
 
@@ -88,7 +88,7 @@ def test_contract(lm):
 @needs_model
 @needs_vllm_gpu
 def test_agrees_with_the_hf_backend(lm):
-    from iclkit.score.hf import HFLM
+    from iclkit.lm.hf import HFLM
 
     hf = HFLM.load(MODEL, device="cpu")  # fp32
     demos = "Sentence: the plot is good\nLabel: Positive\n\nSentence: the acting is bad\nLabel: Negative\n\n"
@@ -108,7 +108,7 @@ def test_agrees_with_the_hf_backend(lm):
 @needs_model
 @needs_vllm_gpu
 def test_generation_stops_at_newline(lm):
-    from iclkit.score.base import GenRequest
+    from iclkit.lm.base import GenRequest
 
     context = "Sentence: the plot is good\nLabel: Positive\n\nSentence: the acting is bad\nLabel:"
     [text] = lm.generate([GenRequest(context, stop=("\n",), max_new_tokens=16)])

@@ -7,10 +7,10 @@ import torch
 
 from iclkit.data.tasks import load_task
 from iclkit.errors import IclkitError
+from iclkit.lm.chat import chat_renderer
+from iclkit.lm.hf import HFLM
 from iclkit.prompt.chat import ChatPromptBuilder, Layout
 from iclkit.prompt.render import PromptBuilder
-from iclkit.score.chat import chat_renderer
-from iclkit.score.hf import HFLM
 from iclkit.score.scorers import build_scorer
 from iclkit.testing import tiny_hflm, tiny_llama, tiny_tokenizer
 from iclkit.types import Example

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import torch
 
 from iclkit.errors import IclkitError
-from iclkit.score.base import GenRequest, cut_at_stop
-from iclkit.score.tree import common_prefix_len
+from iclkit.lm.base import GenRequest, cut_at_stop
+from iclkit.lm.tree import common_prefix_len
 
 MIN_SHARED_PREFIX = 16  # as the scoring engine: below this, recomputing is as cheap as forking a cache
 
@@ -41,7 +41,7 @@ class _Row:
 
 @torch.inference_mode()
 def generate_batched(lm, requests: Sequence[GenRequest]) -> list[str]:
-    """Continuations of ``requests`` on an :class:`~iclkit.score.hf.HFLM`, in order, cut before a stop string."""
+    """Continuations of ``requests`` on an :class:`~iclkit.lm.hf.HFLM`, in order, cut before a stop string."""
     if not requests:
         return []
     if lm._fallback_naive:  # the scoring self-check found custom positions/masks unreliable for this architecture
@@ -95,7 +95,7 @@ def _batches(lm, rows: list[_Row], n_shared: int) -> list[list[_Row]]:
 
 def _decode(lm, rows: list[_Row], prefix_cache, n_shared: int) -> list[_Row]:
     """Run one batch to completion; returns its rows with ``new`` filled."""
-    from iclkit.score.hf import _fork
+    from iclkit.lm.hf import _fork
 
     width = max(len(r.tokens) for r in rows)
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm._prefix_token

@@ -9,8 +9,8 @@ import random
 import pytest
 
 from iclkit.errors import BackendError, IclkitError
-from iclkit.score.base import GenRequest
-from iclkit.score.llamacpp import LlamaCppLM, gguf_path
+from iclkit.lm.base import GenRequest
+from iclkit.lm.llamacpp import LlamaCppLM, gguf_path
 from iclkit.testing import assert_lm_contract, sst2_requests
 from iclkit.types import LLRequest
 
@@ -54,7 +54,7 @@ def test_a_file_that_is_not_gguf_is_a_user_error(tmp_path):
 
 
 def test_a_truncated_gguf_file_is_a_backend_error(tmp_path):
-    from iclkit.score.models import EMBEDDED
+    from iclkit.lm.models import EMBEDDED
 
     path = tmp_path / "truncated.gguf"
     with EMBEDDED[MODEL].locate_gguf().open("rb") as fh:
@@ -143,7 +143,7 @@ def test_overlong_sequence_is_an_error_not_a_truncation(lm):
 
 @pytest.fixture(scope="module")
 def hf_and_requests(lm):
-    from iclkit.score.hf import HFLM
+    from iclkit.lm.hf import HFLM
 
     hf = HFLM.load(MODEL)
     reqs = sst2_requests(lm, 0, lambda ev: ev[:10]) + sst2_requests(lm, 4, lambda ev: ev[10:20])

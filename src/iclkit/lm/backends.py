@@ -12,15 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from iclkit.errors import IclkitError
+from iclkit.lm.base import LanguageModel
 from iclkit.registry import Registry
-from iclkit.score.base import LanguageModel
 
 BACKENDS: Registry[type] = Registry("backend")
-BACKENDS.register("hf", "iclkit.score.hf:HFLM")
-BACKENDS.register("llamacpp", "iclkit.score.llamacpp:LlamaCppLM")
-BACKENDS.register("openai", "iclkit.score.openai_api:OpenAICompletionsLM")
-BACKENDS.register("openai-chat", "iclkit.score.openai_chat:OpenAIChatLM")
-BACKENDS.register("vllm", "iclkit.score.vllm_backend:VLLMLM")
+BACKENDS.register("hf", "iclkit.lm.hf:HFLM")
+BACKENDS.register("llamacpp", "iclkit.lm.llamacpp:LlamaCppLM")
+BACKENDS.register("openai", "iclkit.lm.openai_api:OpenAICompletionsLM")
+BACKENDS.register("openai-chat", "iclkit.lm.openai_chat:OpenAIChatLM")
+BACKENDS.register("vllm", "iclkit.lm.vllm_backend:VLLMLM")
 
 
 # Filled by the pipeline for every back-end; users set them with their own config keys, not backend_options.

@@ -1,6 +1,6 @@
 """llama-cpp-python's OpenAI-compatible server, with the model parameters iclkit's ``llamacpp`` back-end uses.
 
-    python -m iclkit.score.llama_server --model smollm2-135m [any option of python -m llama_cpp.server]
+    python -m iclkit.lm.llama_server --model smollm2-135m [any option of python -m llama_cpp.server]
 
 This is llama-cpp-python's own server (``llama_cpp.server``: same options, config files, endpoints), with two
 changes to how it loads a model:
@@ -8,12 +8,12 @@ changes to how it loads a model:
 * **No repacked weights** (``use_extra_bufts=False``). llama.cpp's "extra buffer types" repack CPU weights into
   layouts for AVX-512/AMX kernels; on some Xeons with AMX they crash ``Llama.eval`` on the first request (a
   segfault, even with one thread) when the wheel was built for that CPU. ``llama_cpp.Llama`` has no argument for
-  this field, so every model load runs inside :func:`iclkit.score.llamacpp._model_params`, as the back-end does.
+  this field, so every model load runs inside :func:`iclkit.lm.llamacpp._model_params`, as the back-end does.
 * **Embedded names.** ``--model smollm2-135m`` / ``gemma3-270m`` (or a folder holding one ``.gguf``) resolves to
   the GGUF file, and the name becomes the model's alias unless ``--model_alias`` is given.
 
 SmolLM2 adds no BOS token; for correct prompt log-probabilities from this server (0.3.36) also pass
-``--kv_overrides tokenizer.ggml.add_bos_token=bool:true`` (see :mod:`iclkit.score.openai_api`).
+``--kv_overrides tokenizer.ggml.add_bos_token=bool:true`` (see :mod:`iclkit.lm.openai_api`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from iclkit.errors import IclkitError
-from iclkit.score.llamacpp import _import_llama_cpp, _model_params, gguf_path
+from iclkit.lm.llamacpp import _import_llama_cpp, _model_params, gguf_path
 
 # What the server's model loader gets in llama_model_params besides llama-cpp-python's defaults.
 SERVER_MODEL_PARAMS: dict[str, Any] = {"use_extra_bufts": False}
@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         server_main()
     except IclkitError as exc:
-        print(f"iclkit.score.llama_server: error: {exc}", file=sys.stderr)
+        print(f"iclkit.lm.llama_server: error: {exc}", file=sys.stderr)
         return exc.exit_code
     finally:
         sys.argv = saved_argv
