@@ -13,18 +13,20 @@ from iclkit.errors import IclkitError
 EPILOG = """examples:
   iclkit eval --task sst2 --model smollm2-135m --shots 8 --retriever topk --limit 200 --out runs/x
   iclkit run configs/main.yaml shots=4 limit=100
+  iclkit analyze icl-vs-ft --task sst2 --model smollm2-135m --limit 200
   iclkit tasks        iclkit models
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from iclkit.cli import evaluate, listing
+    from iclkit.cli import analyze, evaluate, listing
 
     parser = argparse.ArgumentParser(prog="iclkit", description="In-context learning evaluation.", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     evaluate.register(sub)
     listing.register(sub)
+    analyze.register(sub)
     return parser
 
 
