@@ -55,6 +55,12 @@ class AnalysisConfig:
         bad = [c for c in self.controls if c not in CONTROLS]
         if bad:
             raise IclkitError(f"--controls: unknown control(s) {bad}; known: {', '.join(CONTROLS)}")
+        if self.lr is None:
+            from iclkit.analyze.study import lr_grid
+
+            lr_grid(self.lr_grid)  # a malformed grid fails now, not after the first passes
+        elif self.lr <= 0:
+            raise IclkitError(f"--lr must be positive, not {self.lr}")
         if self.shots < 1:
             raise IclkitError(f"--shots must be >= 1 (ICL needs demonstrations), not {self.shots}")
         if self.limit is not None and self.limit < 2:

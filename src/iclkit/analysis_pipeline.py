@@ -20,6 +20,7 @@ from iclkit.analyze import study
 from iclkit.types import Example
 
 # Keys a resumed run may change: they add seeds/controls or only affect speed, never a stored record.
+DUAL_FORM_DEMOS = 4
 FREE_KEYS = ("seeds", "out", "controls", "batch_size", "device")
 Progress = Callable[[str, int], Callable[[int], None]]
 
@@ -222,21 +223,26 @@ def run_analysis(config: AnalysisConfig, *, lm=None, log: Callable[[str], None] 
         lm = HFLM.load(config.model, device=config.device, max_length=config.max_length)
     bench = Workbench(config, lm, log)
     progress = progress or tqdm_progress()
-    seeds = []
+    seeds: list[dict] = []
+    dual: list[dict] = []
+    analysis: dict = {}
     for seed in config.seeds:
         log(f"seed {seed}")
         seeds.append(SeedStudy(bench, seed, out / f"seed{seed}", progress).run())
-    dual = dual_form_report(bench, seeds[0]) if seeds else []
-    return write_outputs(out, config, seeds, dual, time.perf_counter() - started, log)
+        dual = dual or dual_form_report(bench, seeds[0])
+        # written after every seed, so an interrupted multi-seed run still leaves its finished seeds' numbers
+        analysis = write_outputs(out, config, seeds, dual, time.perf_counter() - started, log)
+    return analysis
 
 
 def dual_form_report(bench: Workbench, first: dict) -> list[dict]:
-    """The dual-form identity and the softmax gap per layer, on the first evaluation example's ICL sequence."""
+    """The dual-form identity and the softmax gap per layer, on the first evaluation example's ICL sequence with the
+    first seed's first ``DUAL_FORM_DEMOS`` demonstrations (a short sequence: one extra forward, cheap on CPU)."""
     from iclkit.analyze.dual_form import check_layers
 
-    demos = [e for e in bench.pool if e.id in set(first["demos"]["demo_ids"])]
-    order = {d: i for i, d in enumerate(first["demos"]["demo_ids"])}
-    mats = bench.materials(sorted(demos, key=lambda e: order[e.id]))
+    ids = first["demos"]["demo_ids"][:DUAL_FORM_DEMOS]
+    by_id = {e.id: e for e in bench.pool}
+    mats = bench.materials([by_id[i] for i in ids])
     row = mats.icl_rows[0]
     return check_layers(bench.lm.model, row.tokens[: row.position + 1], row.key_start)
 
