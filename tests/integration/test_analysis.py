@@ -40,4 +40,4 @@ def test_cli_icl_vs_ft_runs_and_resumes(tmp_path, capsys):
     assert "simam_after_ft" in capsys.readouterr().out
     assert main(argv) == 0  # resumes from the stored records: identical numbers
     assert json.loads((out / "analysis.json").read_text())["summary"] == first["summary"]
-    assert main([*argv[:-2], "--record-pos", "prompt_last", "--no-progress"]) == 2  # other settings, same folder
+    assert main([*argv, "--record-pos", "prompt_last"]) == 2  # other settings, same folder: refused

@@ -137,7 +137,7 @@ class Recorder:
         self.keys: list = [None] * n
         self.queries: list = [None] * n
 
-    def __enter__(self) -> Recorder:
+    def __enter__(self) -> Recorder:  # noqa: PYI034 - typing.Self needs 3.11
         for layer in self.layers:
             self._handles.append(layer.module.register_forward_pre_hook(self._pre_hook(layer), with_kwargs=True))
             self._handles.append(layer.module.register_forward_hook(self._post_hook(layer)))

@@ -115,4 +115,4 @@ def seed_interval(values: Sequence[float], confidence: float = 0.95) -> dict[str
     if len(vals) < 2:
         return {"mean": mean, "low": None, "high": None, "n": 1}
     half = float(t.ppf(0.5 + confidence / 2, len(vals) - 1) * vals.std(ddof=1) / np.sqrt(len(vals)))
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(len(vals))}
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": len(vals)}

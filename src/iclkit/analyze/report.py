@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,10 @@ def _fmt(cell: dict | None, scale: float = 1.0) -> str:
     return text
 
 
+def _measure(name: str, agg: dict) -> str:
+    return _fmt(agg["measures"].get(name))
+
+
 def table(summary: dict) -> str:
     """Rows: accuracies, Rec2FTP and the measures; columns: the real model and each control."""
     cols = {"main": summary["main"], **summary["controls"]}
@@ -56,7 +61,7 @@ def table(summary: dict) -> str:
             ("ICL acc %", lambda a: _fmt(a["accuracy"]["icl"], 100)),
             ("FT acc %", lambda a: _fmt(a["accuracy"]["ft"], 100)),
             ("Rec2FTP %", lambda a: _fmt(a["rec2ftp"]))]
-    rows += [(m, (lambda m: lambda a: _fmt(a["measures"].get(m)))(m)) for m in MEASURES]
+    rows += [(m, partial(_measure, m)) for m in MEASURES]
     width = 26
     lines = ["".join(f"{h:<{width}}" for h in ["", *cols])]
     for name, get in rows:

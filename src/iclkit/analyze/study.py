@@ -128,14 +128,18 @@ def select_lr(grid: Sequence[float], evaluate: Callable[[float, Callable[[int, i
     stops as soon as ``correct + remaining`` cannot beat the best so far (safe: it can no longer be selected).
     ``done`` holds results of a previous (interrupted) run and is updated in place.
     """
-    best_lr, best = None, -1
+    best_lr, best = None, [-1]  # a cell, so keep_going always sees the current best
+
+    def keep_going(correct: int, remaining: int) -> bool:
+        return correct + remaining > best[0]
+
     for lr in grid:
         key = repr(lr)
         if key not in done:
-            res = evaluate(lr, lambda correct, remaining: correct + remaining > best)
+            res = evaluate(lr, keep_going)
             done[key] = {"diverged": True} if res is None else {"correct": res[0], "scored": res[1]}
         entry = done[key]
-        if not entry.get("diverged") and entry["correct"] > best:
-            best_lr, best = lr, entry["correct"]
+        if not entry.get("diverged") and entry["correct"] > best[0]:
+            best_lr, best[0] = lr, entry["correct"]
     scored = sum(e.get("scored", 0) for e in done.values())
-    return {"lr": best_lr, "correct": best, "grid": list(grid), "results": done, "examples_scored": scored}
+    return {"lr": best_lr, "correct": best[0], "grid": list(grid), "results": done, "examples_scored": scored}
