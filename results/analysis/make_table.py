@@ -29,12 +29,20 @@ def columns(analysis: dict) -> dict[str, dict]:
     return {"model": analysis["summary"]["main"], **analysis["summary"]["controls"]}
 
 
+def rec2ftp_counts(analysis: dict, column: str) -> str:
+    results = [s["main"] if column == "model" else s["controls"][column] for s in analysis["seeds"]]
+    both = sum(r["rec2ftp"]["n_both"] for r in results)
+    return f"{both} / {sum(r['rec2ftp']['n_ft_over_zsl'] for r in results)}"
+
+
 def table(analysis: dict) -> str:
     cols = columns(analysis)
     lines = ["| | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for setting in ("zsl", "icl", "ft"):
         lines.append(f"| {setting.upper()} accuracy % | "
                      + " | ".join(cell(a["accuracy"][setting], 100, 1) for a in cols.values()) + " |")
+    counts = [rec2ftp_counts(analysis, c) for c in cols]
+    lines.append("| Rec2FTP counts: ICL also right / FT fixes a ZSL error (all seeds) | " + " | ".join(counts) + " |")
     for name, key in MEASURES:
         values = [cell(a["rec2ftp"], 1, 1) if key is None else cell(a["measures"].get(key)) for a in cols.values()]
         lines.append(f"| {name} | " + " | ".join(values) + " |")

@@ -84,8 +84,8 @@ class SeedStudy:
             gold = np.array([self.bench.labels.index(e.label) for e in examples])
             path = self.folder / f"lr_{mode}.json"
             done = json.loads(path.read_text()) if path.exists() else {}
-            evaluate = self._lr_evaluator(mats, rows, gold, done, path, mode)
-            report[mode] = study.select_lr(grid, evaluate, done)
+            evaluate = self._lr_evaluator(mats, rows, gold, mode)
+            report[mode] = study.select_lr(grid, evaluate, done, lambda d, p=path: p.write_text(json.dumps(d)))
             report[mode].update({"n_selection": len(examples), "full_cost_examples": len(grid) * len(examples)})
         chosen = report[self.config.lr_selection[0]]["lr"]
         if chosen is None:
@@ -94,7 +94,7 @@ class SeedStudy:
             raise IclkitError("fine-tuning diverged at every learning rate of the grid; pass a smaller --lr-grid")
         return chosen, report
 
-    def _lr_evaluator(self, mats: Materials, rows: Sequence, gold: np.ndarray, done: dict, path: Path, mode: str):
+    def _lr_evaluator(self, mats: Materials, rows: Sequence, gold: np.ndarray, mode: str):
         from iclkit.analyze.finetune import finetune_kv, is_finite, kv_state, restore_kv
         from iclkit.analyze.passes import run_rows
 
@@ -122,7 +122,6 @@ class SeedStudy:
                 return correct, scored
             finally:
                 restore_kv(self.model, state)
-                path.write_text(json.dumps(done))
 
         return evaluate
 

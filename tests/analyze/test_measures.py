@@ -96,8 +96,9 @@ def test_select_lr_stops_early_and_keeps_the_earliest_best():
         calls.append((lr, scored))
         return correct, scored
 
-    done = {}
-    got = select_lr([0.1, 0.01, 0.001, 0.5], evaluate, done)
+    done, saved = {}, []
+    got = select_lr([0.1, 0.01, 0.001, 0.5], evaluate, done, lambda d: saved.append(dict(d)))
+    assert [len(s) for s in saved] == [1, 2, 3, 4]  # persisted after every learning rate
     assert got["lr"] == 0.01 and got["correct"] == 3
     assert (0.001, 1) in calls  # after one miss it can no longer beat 3 of 4
     assert done["0.5"] == {"diverged": True}

@@ -120,13 +120,13 @@ def compare(zsl: dict, icl: dict, ft: dict, gold: np.ndarray, *, seed: int,
 
 
 def select_lr(grid: Sequence[float], evaluate: Callable[[float, Callable[[int, int], bool]], tuple[int, int] | None],
-              done: dict[str, dict]) -> dict:
+              done: dict[str, dict], save: Callable[[dict], None] | None = None) -> dict:
     """Pick the learning rate with the most correct selection examples (ties: the earlier in ``grid``).
 
     ``evaluate(lr, keep_going)`` fine-tunes and scores the selection set chunk by chunk, calling
     ``keep_going(correct, remaining)``; it returns (correct, scored) or None when fine-tuning diverged. Scoring
     stops as soon as ``correct + remaining`` cannot beat the best so far (safe: it can no longer be selected).
-    ``done`` holds results of a previous (interrupted) run and is updated in place.
+    ``done`` holds results of a previous (interrupted) run and is updated in place; ``save(done)`` after each LR.
     """
     best_lr, best = None, [-1]  # a cell, so keep_going always sees the current best
 
@@ -138,6 +138,8 @@ def select_lr(grid: Sequence[float], evaluate: Callable[[float, Callable[[int, i
         if key not in done:
             res = evaluate(lr, keep_going)
             done[key] = {"diverged": True} if res is None else {"correct": res[0], "scored": res[1]}
+            if save is not None:
+                save(done)
         entry = done[key]
         if not entry.get("diverged") and entry["correct"] > best[0]:
             best_lr, best[0] = lr, entry["correct"]
