@@ -26,3 +26,11 @@ ARGS="--task sst2 --model smollm2-135m --shots 32 --limit 24 --lr-selection held
 OUT=$OUT2
 step sst2-smollm2-135m-heldout-seed0 --seeds 0
 step sst2-smollm2-135m-heldout-seed0-controls --seeds 0 --controls other-demos,random-init
+
+# 7. seeds 0, 1, 2 at the learning rate the held-out selection chose for seed 0 (the grid is not rerun per seed;
+#    seed 0's records are copied from step 6: same demonstrations, same learning rate, same computation).
+LR=$(python -c "import json; print(json.load(open('results/analysis/sst2-smollm2-135m-heldout-seed0/analysis.json'))['seeds'][0]['lr'])")
+OUT=runs/analysis/sst2-smollm2-135m-3seeds
+mkdir -p $OUT/seed0 && cp $OUT2/seed0/zsl.npz $OUT2/seed0/icl.npz $OUT2/seed0/ft.npz $OUT2/seed0/ft_train.npz $OUT/seed0/
+ARGS="--task sst2 --model smollm2-135m --shots 32 --limit 24 --lr $LR --out $OUT --no-progress"
+step sst2-smollm2-135m-3seeds --seeds 0 1 2
