@@ -108,6 +108,7 @@ class Workbench:
     # ------------------------------------------------------------------------------------------ demonstrations
     def demos(self, seed: int, exclude: set[str] = frozenset()) -> list[Example]:
         """The first ``shots`` of ``default_rng(seed).permutation(pool)`` (spec §1.5), skipping ``exclude``."""
+        # n = len - 1: subsample returns the seeded permutation's prefix (n = len would keep the file order)
         order = subsample(self.pool, len(self.pool) - 1, seed) if len(self.pool) > 1 else list(self.pool)
         picked = [e for e in order if e.id not in exclude and e.label is not None]
         return picked[: self.config.shots]
