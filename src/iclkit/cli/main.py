@@ -19,13 +19,14 @@ EPILOG = """examples:
   iclkit report runs/sst2-main -o runs/sst2-main/report.html
   iclkit tune --task sst2 --model smollm2-135m --budget 12 --dev-size 100
   iclkit compare --tasks sst2,mr --methods random,topk,dpp --seeds 0,1,2 --limit 100
+  iclkit analyze icl-vs-ft --task sst2 --model smollm2-135m --limit 200
   iclkit tasks        iclkit models
   iclkit warmup --method metaicl --model smollm2-135m --tasks trec,rte,sst5,cb --out ckpt/metaicl
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from iclkit.cli import ape, compare, evaluate, listing, report, tune, warmup
+    from iclkit.cli import analyze, ape, compare, evaluate, listing, report, tune, warmup
 
     parser = argparse.ArgumentParser(prog="iclkit", description="In-context learning evaluation.",
                                      epilog=EPILOG + "\n" + EXIT_CODES,
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.register(sub)
     compare.register(sub)
     ape.register(sub)
+    analyze.register(sub)
     return parser
 
 
