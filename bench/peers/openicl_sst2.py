@@ -42,8 +42,9 @@ def transformers4_view(folder: str) -> str:
 
     iclkit's folder is saved by transformers 5, which moved ``rope_theta`` into ``rope_parameters`` (4.x would
     silently fall back to its default 10,000 instead of SmolLM2's 100,000) and names its tokenizer class
-    ``TokenizersBackend`` (4.x: ``PreTrainedTokenizerFast``, reading the same ``tokenizer.json``). The view links the
-    weights and rewrites those two small files.
+    ``TokenizersBackend`` (4.x: ``PreTrainedTokenizerFast``, reading the same ``tokenizer.json``, whose default
+    inputs include ``token_type_ids``, which Llama's forward refuses). The view links the weights and rewrites those
+    two small files.
     """
     view = tempfile.mkdtemp(prefix="openicl-model-")
     for name in os.listdir(folder):
@@ -60,6 +61,7 @@ def transformers4_view(folder: str) -> str:
         tokenizer = json.load(f)
     if tokenizer.get("tokenizer_class") == "TokenizersBackend":
         tokenizer["tokenizer_class"] = "PreTrainedTokenizerFast"
+        tokenizer.setdefault("model_input_names", ["input_ids", "attention_mask"])  # no token_type_ids for Llama
     for name, content in (("config.json", config), ("tokenizer_config.json", tokenizer)):
         with open(os.path.join(view, name), "w", encoding="utf-8") as f:
             json.dump(content, f, indent=2)
