@@ -1,7 +1,7 @@
 """Print the Markdown tables of docs/results.md from the committed result files under ``results/``.
 
-``results/`` is filled by ``python scripts/collect_results.py`` from the runs the docs name; a row whose files are
-missing is printed as "not re-run yet" rather than with numbers from anywhere else.
+``results/`` is filled by ``python scripts/collect_results.py`` from the runs the docs name; a row or cell whose
+files are missing is printed as "not re-run yet" rather than with numbers from anywhere else.
 
     python scripts/results_table.py            # all three tables
     python scripts/results_table.py paper      # one of: main, paper, lm-eval
@@ -52,11 +52,12 @@ def paper_table(root: Path) -> list[str]:
     for model in PAPER_MODELS:
         for task in PAPER_TASKS:
             runs = {v: summaries(root / model / task / v) for v in PAPER_VARIANTS}
-            if not all(runs.values()):
+            if not any(runs.values()):
                 lines.append(f"| {model} | {task} | not re-run yet |" + " |" * 8 + " |")
                 continue
-            cells = [cell(runs[v], key) for v in PAPER_VARIANTS for key in KEYS]
-            lines.append(f"| {model} | {task} | {runs['zero-shot'][0]['n']} | " + " | ".join(cells) + " |")
+            n = next(r[0]["n"] for r in runs.values() if r)
+            cells = [cell(runs[v], key) if runs[v] else "not re-run yet" for v in PAPER_VARIANTS for key in KEYS]
+            lines.append(f"| {model} | {task} | {n} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # ANCHORS.md §4: anything that reaches for the hub fails offline
@@ -34,6 +35,37 @@ class FixedRetriever(BaseRetriever):
 
     def retrieve(self):
         return [list(range(self.ice_num)) for _ in range(len(self.test_ds))]
+
+
+def transformers4_view(folder: str) -> str:
+    """The model folder as transformers 4.x reads it the way transformers 5 wrote it.
+
+    iclkit's folder is saved by transformers 5, which moved ``rope_theta`` into ``rope_parameters`` (4.x would
+    silently fall back to its default 10,000 instead of SmolLM2's 100,000) and names its tokenizer class
+    ``TokenizersBackend`` (4.x: ``PreTrainedTokenizerFast``, reading the same ``tokenizer.json``, whose default
+    inputs include ``token_type_ids``, which Llama's forward refuses). The view links the weights and rewrites those
+    two small files.
+    """
+    view = tempfile.mkdtemp(prefix="openicl-model-")
+    for name in os.listdir(folder):
+        if name not in ("config.json", "tokenizer_config.json"):
+            os.symlink(os.path.join(folder, name), os.path.join(view, name))
+    with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    rope = config.get("rope_parameters") or {}
+    config.setdefault("rope_theta", rope.get("rope_theta", 10000.0))
+    if rope.get("rope_type", "default") != "default":
+        config.setdefault("rope_scaling", rope)
+    config.setdefault("torch_dtype", config.get("dtype", "float32"))
+    with open(os.path.join(folder, "tokenizer_config.json"), encoding="utf-8") as f:
+        tokenizer = json.load(f)
+    if tokenizer.get("tokenizer_class") == "TokenizersBackend":
+        tokenizer["tokenizer_class"] = "PreTrainedTokenizerFast"
+        tokenizer.setdefault("model_input_names", ["input_ids", "attention_mask"])  # no token_type_ids for Llama
+    for name, content in (("config.json", config), ("tokenizer_config.json", tokenizer)):
+        with open(os.path.join(view, name), "w", encoding="utf-8") as f:
+            json.dump(content, f, indent=2)
+    return view
 
 
 def read_jsonl(path: str) -> list[dict]:
@@ -61,7 +93,7 @@ def main() -> int:
                               {"text": "</text>"}, ice_token="</E>")
     retriever = FixedRetriever(reader, ice_separator="\n\n", ice_eos_token="\n\n", prompt_eos_token="",
                                ice_num=len(train), index_split="train", test_split="test")
-    inferencer = PPLInferencer(model_name=args.model, batch_size=args.batch_size,
+    inferencer = PPLInferencer(model_name=transformers4_view(args.model), batch_size=args.batch_size,
                                output_json_filepath=os.path.dirname(os.path.abspath(args.json)),
                                output_json_filename="openicl-predictions")
     loaded = time.perf_counter()

@@ -59,3 +59,13 @@ def test_paper_table_reads_results_and_marks_missing_rows(paper_runs: Path) -> N
     assert "| 200 | 0.700 | 0.710 | 0.720 | 0.700 ± 0.100 ⚠99% |" in row  # mean ± sample std, collapse flag
     assert row.endswith("| 0.750 | 0.760 | 0.770 |")
     assert "| smollm2-135m | sst2 | not re-run yet |" in "\n".join(lines)
+
+
+def test_paper_table_marks_a_missing_variant_cell(paper_runs: Path) -> None:
+    table = load_script("results_table")
+    for path in (paper_runs / "runs" / "gemma3-270m" / "sst2" / "topk-8").iterdir():
+        path.unlink()
+    load_script("collect_results").collect(paper_runs / "runs", paper_runs / "results")
+    row = next(line for line in table.paper_table(paper_runs / "results") if "| gemma3-270m | sst2 |" in line)
+    assert row.endswith("| 0.700 ± 0.100 ⚠99% | 0.710 ± 0.100 | 0.720 ± 0.100 | not re-run yet | not re-run yet "
+                        "| not re-run yet |")
