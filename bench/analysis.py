@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "demos_used": analysis["seeds"][0]["demos"]["used"],
         "plain_scoring_s": round(plain, 1), "study_s": round(study, 1), "ratio": round(study / plain, 2),
         "peak_rss_gb": round(peak_gb, 2), "torch_threads": torch.get_num_threads(),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),  # other jobs sharing the CPU
         "targets": {"study_s": 300, "ratio": 1.5, "gemma_peak_gb": 6},
     }
     print(json.dumps(result, indent=1))

@@ -32,6 +32,9 @@ class SeedStudy:
         self.bench, self.seed, self.folder, self.progress = bench, seed, folder, progress
         self.config = bench.config
         self.model = bench.lm.model
+        # K/V weights after fine-tuning at each grid LR (None: diverged), so that a second selection mode (held-out
+        # and evaluation-set) scores the same tuned model instead of fine-tuning again
+        self._tuned: dict[float, dict | None] = {}
         folder.mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------------------------------ settings
@@ -104,9 +107,12 @@ class SeedStudy:
         def evaluate(lr: float, keep_going: Callable[[int, int], bool]) -> tuple[int, int] | None:
             state = kv_state(self.model)
             try:
-                finetune_kv(self.model, mats.ft_sequences, lr)
-                if not is_finite(self.model):
+                if lr not in self._tuned:
+                    finetune_kv(self.model, mats.ft_sequences, lr)
+                    self._tuned[lr] = kv_state(self.model) if is_finite(self.model) else None
+                if self._tuned[lr] is None:
                     return None
+                restore_kv(self.model, self._tuned[lr])
                 correct = scored = 0
                 tick = self.progress(f"lr {lr:g} ({mode})", len(gold))
                 for start in range(0, len(gold), chunk):

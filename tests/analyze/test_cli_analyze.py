@@ -57,3 +57,20 @@ def test_bad_flags_exit_2(flags, message, tiny_path, tmp_path, capsys):
             "--out", str(tmp_path / "o"), "--no-progress", *flags]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_two_selection_modes_fine_tune_once_per_learning_rate(tiny_path, tmp_path, monkeypatch):
+    import iclkit.analyze.finetune as finetune
+
+    calls: list[float] = []
+    real = finetune.finetune_kv
+    monkeypatch.setattr(finetune, "finetune_kv", lambda model, seqs, lr, **kw: calls.append(lr) or real(
+        model, seqs, lr, **kw))
+    argv = ["analyze", "icl-vs-ft", "--model", tiny_path, "--task", "sst2", "--shots", "2", "--seeds", "0",
+            "--limit", "4", "--lr-selection", "heldout,eval", "--lr-grid", "0.1,0.01", "--heldout-n", "3",
+            "--kendall-n", "2", "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main(argv) == 0
+    seed = json.loads((tmp_path / "run" / "analysis.json").read_text())["seeds"][0]
+    assert set(seed["lr_selection"]) == {"heldout", "eval"}
+    # one FT per grid value shared by both modes, then the recorded FT at the chosen rate
+    assert sorted(calls[:2]) == [0.01, 0.1] and len(calls) == 3 and calls[2] == seed["lr"]
