@@ -24,7 +24,7 @@ for variant in metaicl:4 control:0; do
   fi
   mkdir -p "$HERE/$name"
   cp "$RUNS/$name/metrics.jsonl" "$RUNS/$name/data_sample.jsonl" "$RUNS/$name/model/iclkit_training.json" "$HERE/$name/"
-  grep -E "Elapsed|Maximum resident" "$RUNS-$name.time" > "$HERE/$name/time.txt" || true
+  grep -E "removed training|Elapsed|Maximum resident" "$RUNS-$name.time" > "$HERE/$name/time.txt" || true
 done
 META=$(ls $HERE/tasks/{sst2,mr,subj,agnews}-metaicl.yaml | paste -sd,)
 for m in base:smollm2-135m metaicl:$RUNS/metaicl/model control:$RUNS/control/model; do
