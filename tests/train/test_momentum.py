@@ -140,3 +140,30 @@ def test_only_chosen_layers_and_gradients_flow():
 def test_bad_eta_is_a_user_error():
     with pytest.raises(IclkitError, match="eta"):
         add_momentum(tiny_llama(), 1.5)
+
+
+def test_scoring_through_hflm_with_momentum_matches_plain_recomputation():
+    # Regression: HFLM packs the candidate continuations of a query into one trie row (siblings are kept apart by
+    # the attention mask only). Momentum sums the values of every earlier *position* of the row, mask or not, so
+    # with momentum each request needs a row of its own, or a label's score depends on its siblings.
+    from iclkit.testing import tiny_hflm
+    from iclkit.types import LLRequest
+
+    lm = tiny_hflm("llama", verify=False)
+    add_momentum(lm.model, 0.6)
+    demos = "Sentence: the plot is good\nLabel: Positive\n\nSentence: the acting is bad\nLabel: Negative\n\n"
+    reqs = [LLRequest(demos + f"Sentence: query {q} is fine\nLabel:", label, group=q)
+            for q in range(3) for label in (" Positive", " Negative", " Neutral truly")]
+    fast = lm.loglikelihood(reqs)
+    one_row_each = lm.tokens_run
+    naive = lm.naive_loglikelihood(reqs)
+    assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, naive)) <= 1e-4
+    # plain attention again (a fresh HFLM: the kept prefix cache holds K/V computed with momentum): tries again,
+    # which run each query's shared tokens once
+    from iclkit.lm.hf import HFLM
+
+    plain = HFLM(remove_momentum(lm.model), lm.tokenizer, verify=False)
+    fast = plain.loglikelihood(reqs)
+    assert plain.tokens_run < one_row_each
+    naive = plain.naive_loglikelihood(reqs)
+    assert max(abs(a.logprob - b.logprob) for a, b in zip(fast, naive)) <= 1e-4

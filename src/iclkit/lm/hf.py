@@ -156,10 +156,20 @@ class HFLM(LocalTokenizer):
         groups: dict[object, list[Seq]] = {}
         for s in seqs:
             groups.setdefault(keys[s.index], []).append(s)
-        trees = [build_tree(members, len(shared)) for members in groups.values()]
-        row_tokens = max(max(len(t) for t in trees), ROW_TOKENS if shared else 0)
+        if self._order_sensitive():  # one chain per request, one row per chain (pack_rows with 0 tokens)
+            trees, row_tokens = [build_tree([s], len(shared)) for s in seqs], 0
+        else:
+            trees = [build_tree(members, len(shared)) for members in groups.values()]
+            row_tokens = max(max(len(t) for t in trees), ROW_TOKENS if shared else 0)
         return [scored for batch in self._batches(pack_rows(trees, row_tokens), len(shared))
                 for scored in self._forward_tree_rows(batch, cache, len(shared))]
+
+    def _order_sensitive(self) -> bool:
+        """True when the attention reads key *positions*, not only the mask: momentum attention
+        (``iclkit.train.momentum`` switches the model to a ``momentum_*`` implementation) adds a sum over every
+        earlier position of the row. Tries and packed rows would put sibling continuations into that sum, so each
+        request then gets a row of its own (the cached prefix is still shared: it is a real sequence prefix)."""
+        return str(getattr(self.model.config, "_attn_implementation", "")).startswith("momentum_")
 
     def _batches(self, rows: list[Row], n_shared: int) -> list[list[Row]]:
         """Rows of similar width together, as many per call as memory (and CPU efficiency) allow."""
