@@ -36,3 +36,30 @@ def test_compare_writes_one_table_with_seed_spread_cost_and_plots(task_file, tmp
     assert (tmp_path / "cmp" / "accuracy_by_method.png").stat().st_size > 1000
     assert (tmp_path / "cmp" / "accuracy_vs_k.png").exists()
     assert (tmp_path / "cmp" / "toy" / "random" / "k2" / "seed1" / "predictions.jsonl").exists()
+
+
+def test_one_seed_methods_run_once_and_effects_compare_against_the_baseline(task_file, tmp_path):
+    grid = Grid(tasks=(str(task_file),), methods=("random", "bm25", "zero"), seeds=(0, 1, 2), shots=(2,),
+                one_seed=("bm25", "zero"))
+    rows = compare(RunConfig(model="dummy", limit=6), grid, out=tmp_path / "cmp", lm=DummyLM(), log=lambda s: None)
+    by = {r["method"]: r for r in rows}
+    assert by["random"]["seeds"] == 3 and by["bm25"]["seeds"] == 1 and by["zero"]["seeds"] == 1
+    assert not (tmp_path / "cmp" / "toy" / "bm25" / "k2" / "seed1").exists()
+    assert by["bm25"]["bc_accuracy_mean"] is not None and len(by["random"]["bc_accuracy_values"]) == 3
+    effects = {r["method"]: r for r in json.loads((tmp_path / "cmp" / "effects.json").read_text())}
+    assert set(effects) == {"bm25", "zero"} and effects["bm25"]["n"] == 6
+    # the difference is the per-example mean over seeds, so it equals the gap between the accuracy means
+    gap = by["bm25"]["accuracy_mean"] - by["random"]["accuracy_mean"]
+    raw = effects["bm25"]["raw"]
+    assert abs(raw["difference"] - gap) < 1e-3 and raw["low"] <= raw["difference"] <= raw["high"]
+    assert "| bm25 | 2 | toy | 6 |" in (tmp_path / "cmp" / "effects.md").read_text()
+
+
+def test_a_fully_resumed_comparison_keeps_each_cells_cost_and_time(task_file, tmp_path):
+    grid = Grid(tasks=(str(task_file),), methods=("random", "bm25"), seeds=(0, 1), shots=(2,))
+    first = compare(RunConfig(model="dummy", limit=6), grid, out=tmp_path / "cmp", lm=DummyLM(), log=lambda s: None)
+    again = compare(RunConfig(model="dummy", limit=6), grid, out=tmp_path / "cmp", lm=DummyLM(), log=lambda s: None)
+    assert [r["lm_requests"] for r in again] == [r["lm_requests"] for r in first] == [12, 12]
+    assert [r["seconds"] for r in again] == [r["seconds"] for r in first]
+    summary = json.loads((tmp_path / "cmp" / "toy" / "bm25" / "k2" / "seed1" / "summary.json").read_text())
+    assert summary["cost"]["loglikelihood_requests"] == 12
