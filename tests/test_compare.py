@@ -63,3 +63,22 @@ def test_a_fully_resumed_comparison_keeps_each_cells_cost_and_time(task_file, tm
     assert [r["seconds"] for r in again] == [r["seconds"] for r in first]
     summary = json.loads((tmp_path / "cmp" / "toy" / "bm25" / "k2" / "seed1" / "summary.json").read_text())
     assert summary["cost"]["loglikelihood_requests"] == 12
+
+
+def test_the_methods_run_with_one_seed_in_the_study_do_not_read_the_seed(task_file, tmp_path):
+    """docs/selection.md runs bm25, topk, dpp and votek once (--one-seed): their demonstrations must not depend on
+    the seed, while random's do."""
+    hashing = {"embedder": "hashing-64"}
+    options = {"topk": hashing, "dpp": {**hashing, "candidate_num": 6}, "votek": {**hashing, "budget": 6,
+                                                                                  "graph_k": 4}}
+    grid = Grid(tasks=(str(task_file),), methods=("random", "bm25", "topk", "dpp", "votek"), seeds=(0, 1, 2),
+                shots=(2,), method_options=options)
+    compare(RunConfig(model="dummy", limit=6), grid, out=tmp_path / "cmp", lm=DummyLM(), log=lambda s: None)
+
+    def demos(method, seed):
+        path = tmp_path / "cmp" / "toy" / method / "k2" / f"seed{seed}" / "predictions.jsonl"
+        return [json.loads(line)["demo_ids"] for line in path.read_text().splitlines()]
+
+    for method in ("bm25", "topk", "dpp", "votek"):
+        assert demos(method, 0) == demos(method, 1) == demos(method, 2), method
+    assert len({json.dumps(demos("random", s)) for s in (0, 1, 2)}) > 1
