@@ -32,7 +32,7 @@ def test_compare_writes_one_table_with_seed_spread_cost_and_plots(task_file, tmp
     assert by[("random", 2)]["accuracy_std"] >= 0 and len(by[("random", 2)]["accuracy_values"]) == 3
     assert by[("mi", 2)]["lm_requests"] > by[("random", 2)]["lm_requests"] == 6 * 2  # MI's selection costs calls
     table = (tmp_path / "cmp" / "results.md").read_text()
-    assert "| toy | bm25 | 2 |" in table and " ± " in table
+    assert "| toy | bm25 | 2 |" in table and " ± " in table and "| toy | random | 2 | 6 | " in table
     assert (tmp_path / "cmp" / "accuracy_by_method.png").stat().st_size > 1000
     assert (tmp_path / "cmp" / "accuracy_vs_k.png").exists()
     assert (tmp_path / "cmp" / "toy" / "random" / "k2" / "seed1" / "predictions.jsonl").exists()

@@ -180,11 +180,17 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
             "tokens scored / run | s / run |")
     lines = [head, "|" + "---|" * 9]
     for r in rows:
-        bc = "–" if r.get("bc_accuracy_mean") is None else f"{r['bc_accuracy_mean']:.3f} ± {r['bc_accuracy_std']:.3f}"
-        lines.append(f"| {r['task']} | {r['method']} | {r['shots']} | {r['n']} | {r['accuracy_mean']:.3f} ± "
-                     f"{r['accuracy_std']:.3f} ({r['seeds']}) | {bc} | {_num(r['lm_requests'])} | "
-                     f"{_num(r['tokens_scored'])} | {r['seconds']:.1f} |")
+        acc = _spread(r["accuracy_mean"], r["accuracy_std"], r["seeds"])
+        bc = "–" if r.get("bc_accuracy_mean") is None else _spread(r["bc_accuracy_mean"], r["bc_accuracy_std"],
+                                                                    r["seeds"])
+        lines.append(f"| {r['task']} | {r['method']} | {r['shots']} | {r['n']} | {acc} ({r['seeds']}) | {bc} | "
+                     f"{_num(r['lm_requests'])} | {_num(r['tokens_scored'])} | {r['seconds']:.1f} |")
     return "\n".join(lines) + "\n"
+
+
+def _spread(mean: float, std: float, seeds: int) -> str:
+    """``mean ± std`` over seeds; a single run has no seed spread to show."""
+    return f"{mean:.3f} ± {std:.3f}" if seeds > 1 else f"{mean:.3f}"
 
 
 def _num(value: float | None) -> str:
@@ -201,16 +207,18 @@ def plot_results(rows: Sequence[Mapping[str, Any]], out: Path) -> None:
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     top_k = max(r["shots"] for r in rows)
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(tasks) * len(methods) / 2), 4))
+    fig, ax = plt.subplots(figsize=(max(6, 0.3 * len(tasks) * len(methods) + 2), 4.5))
     width = 0.8 / len(methods)
     for j, method in enumerate(methods):
         cells = [next((r for r in rows if r["task"] == t and r["method"] == method and r["shots"] == top_k), None)
                  for t in tasks]
         xs = [i + j * width for i, c in enumerate(cells) if c]
-        ax.bar(xs, [c["accuracy_mean"] for c in cells if c], width, yerr=[c["accuracy_std"] for c in cells if c],
-               label=method, capsize=2)
+        ax.bar(xs, [c["accuracy_mean"] for c in cells if c], width, label=method, capsize=2,
+               yerr=[c["accuracy_std"] if c["seeds"] > 1 else float("nan") for c in cells if c])  # 1 run: no bar
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))], tasks)
-    ax.set_ylabel(f"accuracy (k={top_k}, mean ± std over seeds)")
+    ax.set_ylabel(f"accuracy (k={top_k}; mean ± std over seeds)")
+    if any(r["seeds"] == 1 for r in rows):
+        ax.set_title("bars without a whisker: one run (a method that does not read the seed)", fontsize=8)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(out / "accuracy_by_method.png", dpi=120)
@@ -222,7 +230,8 @@ def plot_results(rows: Sequence[Mapping[str, Any]], out: Path) -> None:
                 cells = sorted((r for r in rows if r["task"] == task and r["method"] == method),
                                key=lambda r: r["shots"])
                 ax.errorbar([c["shots"] for c in cells], [c["accuracy_mean"] for c in cells],
-                            yerr=[c["accuracy_std"] for c in cells], marker="o", label=method, capsize=2)
+                            yerr=[c["accuracy_std"] if c["seeds"] > 1 else float("nan") for c in cells],
+                            marker="o", label=method, capsize=2)
             ax.set_title(task)
             ax.set_xlabel("k")
         axes[0][0].set_ylabel("accuracy")
