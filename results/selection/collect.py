@@ -13,7 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
-TOP = ("results.json", "results.csv", "results.md", "effects.json", "effects.md", "accuracy_by_method.png",
+TOP = ("results.json", "results.csv", "results.md", "effects.json", "effects.md", "effects-vs-topk.json",
+       "effects-vs-topk.md", "accuracy_by_method.png",
        "accuracy_vs_k.png", "ranking.json", "best.yaml", "evaluation.json")
 
 

@@ -6,7 +6,12 @@
 set -euo pipefail
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
 OUT=runs/selection/compare-smollm2
-nice -n 10 iclkit compare --tasks sst2,mr,subj,sst5,agnews,cb \
-    --methods zero,random,bm25,topk,dpp,votek,mi --one-seed zero,bm25,topk,dpp,votek \
-    --set mi.n_sets=6 mi.n_probe=16 --seeds 0,1,2 --shots 8 --model smollm2-135m --limit 30 --out $OUT
+GRID=(--tasks sst2,mr,subj,sst5,agnews,cb --methods zero,random,bm25,topk,dpp,votek,mi
+      --one-seed zero,bm25,topk,dpp,votek --set mi.n_sets=6 mi.n_probe=16
+      --seeds 0,1,2 --shots 8 --model smollm2-135m --limit 30 --out $OUT)
+# effects against TopK too (DPP's paper compares with TopK); the second pass resumes every run
+nice -n 10 iclkit compare "${GRID[@]}" --baseline topk
+mv $OUT/effects.json $OUT/effects-vs-topk.json && mv $OUT/effects.md $OUT/effects-vs-topk.md
+nice -n 10 iclkit compare "${GRID[@]}" --baseline random
 python results/selection/collect.py $OUT results/selection/compare-smollm2
+python results/selection/pivot.py results/selection/compare-smollm2
