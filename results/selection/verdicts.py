@@ -2,7 +2,9 @@
 and calibration, from the pooled rows of ``effects.json`` (paired bootstrap 95% interval of the accuracy difference,
 tasks weighted equally), or the single task's row where a study has one task.
 
-    python results/selection/verdicts.py results/selection/compare-smollm2 results/selection/compare-gemma3 ...
+    python results/selection/verdicts.py results/selection/compare-smollm2 results/selection/mdl-smollm2:mdl ...
+
+``STUDY:m1,m2`` keeps only those methods of a study (e.g. the MDL study's own method, not its copied TopK runs).
 
 Every method here is reported by its paper to beat random demonstrations (zero-shot is listed for context: random
 8-shot is expected to beat it, so its expected sign is negative). Verdict: ``agrees`` when the interval lies on the
@@ -33,8 +35,11 @@ def verdict(sign: int, low: float, high: float) -> str:
     return "not resolved"
 
 
-def rows_for(study: Path) -> list[dict]:
-    effects = json.loads((study / "effects.json").read_text())
+def rows_for(arg: str) -> list[dict]:
+    path, _, only = arg.partition(":")
+    study = Path(path)
+    effects = [e for e in json.loads((study / "effects.json").read_text())
+               if not only or e["method"] in only.split(",")]
     tasks = {e["task"] for e in effects if e["task"] != "pooled"}
     out = []
     for e in effects:
@@ -51,7 +56,7 @@ def rows_for(study: Path) -> list[dict]:
 
 
 if __name__ == "__main__":
-    rows = [r for study in sys.argv[1:] for r in rows_for(Path(study))]
+    rows = [r for arg in sys.argv[1:] for r in rows_for(arg)]
     here = Path(__file__).parent
     (here / "verdicts.json").write_text(json.dumps(rows, indent=2))
     lines = ["| study | method | calibration | tasks (n) | method − random [95% CI] | paper's direction | verdict |",
