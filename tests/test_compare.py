@@ -32,7 +32,53 @@ def test_compare_writes_one_table_with_seed_spread_cost_and_plots(task_file, tmp
     assert by[("random", 2)]["accuracy_std"] >= 0 and len(by[("random", 2)]["accuracy_values"]) == 3
     assert by[("mi", 2)]["lm_requests"] > by[("random", 2)]["lm_requests"] == 6 * 2  # MI's selection costs calls
     table = (tmp_path / "cmp" / "results.md").read_text()
-    assert "| toy | bm25 | 2 |" in table and " ± " in table
+    assert "| toy | bm25 | 2 |" in table and " ± " in table and "| toy | random | 2 | 6 | " in table
     assert (tmp_path / "cmp" / "accuracy_by_method.png").stat().st_size > 1000
     assert (tmp_path / "cmp" / "accuracy_vs_k.png").exists()
     assert (tmp_path / "cmp" / "toy" / "random" / "k2" / "seed1" / "predictions.jsonl").exists()
+
+
+def test_one_seed_methods_run_once_and_effects_compare_against_the_baseline(task_file, tmp_path):
+    grid = Grid(tasks=(str(task_file),), methods=("random", "bm25", "zero"), seeds=(0, 1, 2), shots=(2,),
+                one_seed=("bm25", "zero"))
+    rows = compare(RunConfig(model="dummy", limit=6), grid, out=tmp_path / "cmp", lm=DummyLM(), log=lambda s: None)
+    by = {r["method"]: r for r in rows}
+    assert by["random"]["seeds"] == 3 and by["bm25"]["seeds"] == 1 and by["zero"]["seeds"] == 1
+    assert not (tmp_path / "cmp" / "toy" / "bm25" / "k2" / "seed1").exists()
+    assert by["bm25"]["bc_accuracy_mean"] is not None and len(by["random"]["bc_accuracy_values"]) == 3
+    effects = {r["method"]: r for r in json.loads((tmp_path / "cmp" / "effects.json").read_text())}
+    assert set(effects) == {"bm25", "zero"} and effects["bm25"]["n"] == 6
+    # the difference is the per-example mean over seeds, so it equals the gap between the accuracy means
+    gap = by["bm25"]["accuracy_mean"] - by["random"]["accuracy_mean"]
+    raw = effects["bm25"]["raw"]
+    assert abs(raw["difference"] - gap) < 1e-3 and raw["low"] <= raw["difference"] <= raw["high"]
+    assert "| bm25 | 2 | toy | 6 |" in (tmp_path / "cmp" / "effects.md").read_text()
+
+
+def test_a_fully_resumed_comparison_keeps_each_cells_cost_and_time(task_file, tmp_path):
+    grid = Grid(tasks=(str(task_file),), methods=("random", "bm25"), seeds=(0, 1), shots=(2,))
+    first = compare(RunConfig(model="dummy", limit=6), grid, out=tmp_path / "cmp", lm=DummyLM(), log=lambda s: None)
+    again = compare(RunConfig(model="dummy", limit=6), grid, out=tmp_path / "cmp", lm=DummyLM(), log=lambda s: None)
+    assert [r["lm_requests"] for r in again] == [r["lm_requests"] for r in first] == [12, 12]
+    assert [r["seconds"] for r in again] == [r["seconds"] for r in first]
+    summary = json.loads((tmp_path / "cmp" / "toy" / "bm25" / "k2" / "seed1" / "summary.json").read_text())
+    assert summary["cost"]["loglikelihood_requests"] == 12
+
+
+def test_the_methods_run_with_one_seed_in_the_study_do_not_read_the_seed(task_file, tmp_path):
+    """docs/selection.md runs bm25, topk, dpp and votek once (--one-seed): their demonstrations must not depend on
+    the seed, while random's do."""
+    hashing = {"embedder": "hashing-64"}
+    options = {"topk": hashing, "dpp": {**hashing, "candidate_num": 6}, "votek": {**hashing, "budget": 6,
+                                                                                  "graph_k": 4}}
+    grid = Grid(tasks=(str(task_file),), methods=("random", "bm25", "topk", "dpp", "votek"), seeds=(0, 1, 2),
+                shots=(2,), method_options=options)
+    compare(RunConfig(model="dummy", limit=6), grid, out=tmp_path / "cmp", lm=DummyLM(), log=lambda s: None)
+
+    def demos(method, seed):
+        path = tmp_path / "cmp" / "toy" / method / "k2" / f"seed{seed}" / "predictions.jsonl"
+        return [json.loads(line)["demo_ids"] for line in path.read_text().splitlines()]
+
+    for method in ("bm25", "topk", "dpp", "votek"):
+        assert demos(method, 0) == demos(method, 1) == demos(method, 2), method
+    assert len({json.dumps(demos("random", s)) for s in (0, 1, 2)}) > 1

@@ -90,3 +90,17 @@ def test_a_pool_that_is_also_the_evaluation_set_is_refused(files):
     config = RunConfig(data_file=str(pool), model="dummy")
     with pytest.raises(IclkitError, match="same file"):
         search(config, resolve_task(config), DummyLM(), SPACE, dev_size=20)
+
+
+def test_content_free_prompts_are_scored_only_when_contextual_calibration_is_searched(files):
+    pool, clean, _, _ = files
+    space = TuneSpace(retrievers=("bm25",), shots=(2,), calibrations=("none", "batch"))
+    with_cc = dataclasses.replace(space, calibrations=("none", "contextual", "batch"))
+    costs = []
+    for sp in (space, with_cc):
+        ranking = search(base(pool, clean), resolve_task(base(pool, clean)), DummyLM(), sp, dev_size=20,
+                         log=lambda s: None)
+        assert {r.settings["calibration"] for r in ranking} == set(sp.calibrations)
+        costs.append(ranking[0].cost["loglikelihood_requests"])
+    # 20 dev queries x 2 labels; contextual adds 3 content-free inputs x 2 labels for every distinct prefix
+    assert costs[0] == 20 * 2 and costs[1] > costs[0] and (costs[1] - costs[0]) % (3 * 2) == 0

@@ -5,9 +5,10 @@ Honest held-out selection:
 1. A development slice of ``dev_size`` examples is drawn (seeded) from the demonstration **pool**; the evaluation
    split is never opened during the search. Each dev example is kept out of its own demonstrations (the pipeline's
    pool-is-eval rule), the rest of the pool serves as demonstrations.
-2. Every candidate (at most ``budget``, a seeded sample of the grid) is scored once with contextual calibration on;
-   the raw, contextually calibrated and batch-calibrated predictions all come from that one scoring, so the three
-   calibrations cost nothing extra and share every prompt.
+2. Every candidate (at most ``budget``, a seeded sample of the grid) is scored once, with the content-free prompts of
+   contextual calibration only when ``contextual`` is among the calibrations searched; the raw, contextually
+   calibrated and batch-calibrated predictions all come from that one scoring, so the calibrations share every
+   prompt (the content-free prompts cost up to 3 extra scorings per query for per-query retrievers).
 3. Candidates are ranked by dev accuracy with Wilson 95% intervals (ties: fewer shots, then grid order).
 4. Only then the best configuration, zero-shot and the default 8-shot random are evaluated on the evaluation set.
    The chosen configuration is saved as a YAML that ``iclkit run`` accepts.
@@ -94,8 +95,9 @@ def search(base: RunConfig, task: TaskSpec, lm: LanguageModel, space: TuneSpace,
     pool = load_split(task, "train")
     dev = dev_slice(pool, dev_size, seed)
     ranked: list[tuple[tuple, Ranked]] = []
+    scoring = "contextual" if "contextual" in space.calibrations else "none"
     for order, cand in enumerate(space.candidates(budget, seed)):
-        config = dataclasses.replace(base, **cand, calibration="contextual", limit=None, out=None)
+        config = dataclasses.replace(base, **cand, calibration=scoring, limit=None, out=None)
         records, cost = score_examples(config, task, lm, pool, dev, pool_is_eval=True)
         for calibration in space.calibrations:
             pred = predictions(records, calibration)

@@ -153,3 +153,16 @@ def test_per_label_f1_and_confusion_counts_agree_with_macro_f1():
     assert f1 == pytest.approx({"a": 0.5, "b": 0.8, "c": 0.0})
     assert sum(f1.values()) / 3 == pytest.approx(macro_f1(gold, pred, ["a", "b", "c"]))
     assert confusion_counts(gold, pred, ["a", "b", "c"]) == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+
+
+def test_paired_difference_is_the_mean_gap_with_a_stratified_interval():
+    from iclkit.evaluate.metrics import paired_difference
+
+    better = paired_difference([([1.0] * 40, [1.0] * 20 + [0.0] * 20)])
+    assert better.value == 0.5 and 0.3 < better.low < 0.5 < better.high < 0.7
+    same = paired_difference([([1.0, 0.0] * 20, [1.0, 0.0] * 20)])
+    assert same.value == same.low == same.high == 0.0  # paired: identical outcomes leave no spread
+    pooled = paired_difference([([1.0] * 10, [0.0] * 10), ([0.0] * 100, [0.0] * 100)])
+    assert pooled.value == 0.5  # unweighted over groups, not over examples
+    with pytest.raises(ValueError):
+        paired_difference([([1.0], [1.0, 0.0])])

@@ -22,6 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="seeded evaluation slice per task")
     p.add_argument("--set", nargs="*", default=[], metavar="METHOD.KEY=VALUE",
                    help="method options, e.g. dpp.candidate_num=30 votek.budget=50")
+    p.add_argument("--one-seed", type=_names, default=(),
+                   help="methods whose selection does not depend on the seed (e.g. bm25,topk,dpp): first seed only")
+    p.add_argument("--baseline", default="random",
+                   help="effects.json/effects.md: every other method's accuracy difference against this one")
     p.add_argument("--out", default="runs/compare")
     p.set_defaults(handler=cmd_compare)
 
@@ -41,7 +45,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         options.setdefault(method, {})[option] = value
     base = run_config({"model": args.model, "backend": args.backend, "scorer": args.scorer, "limit": args.limit},
                       where="command line")
-    grid = Grid(tasks=args.tasks, methods=args.methods, seeds=args.seeds, shots=args.shots, method_options=options)
+    unknown = [m for m in args.one_seed if m not in args.methods]
+    if unknown:
+        raise IclkitError(f"--one-seed {unknown[0]}: not one of the --methods ({', '.join(args.methods)})")
+    grid = Grid(tasks=args.tasks, methods=args.methods, seeds=args.seeds, shots=args.shots, method_options=options,
+                one_seed=args.one_seed, baseline=args.baseline)
     for task in grid.tasks:
         for method in grid.methods:
             check_config(method_config(base, method, task, grid.shots[0], 0, options.get(method, {})))

@@ -174,6 +174,28 @@ def bootstrap_interval(metric_fn: MetricFn, gold: Labels, pred: Labels, *, n_res
     return float(low), float(high)
 
 
+def paired_difference(groups: Sequence[tuple[Sequence[float], Sequence[float]]], *, n_resamples: int = 2000,
+                      seed: int = 0, alpha: float = 0.05) -> MetricResult:
+    """Mean per-example difference ``a - b`` with a paired percentile bootstrap interval.
+
+    Each group is one evaluation set (a task) scored by both systems, example by example (a score may be an average
+    over demonstration seeds). With several groups the estimate is the unweighted mean of the per-group mean
+    differences, and the bootstrap resamples examples within each group (stratified), so every task keeps its weight.
+    """
+    if not groups or n_resamples < 1 or not 0 < alpha < 1:
+        raise ValueError("need at least one group, n_resamples >= 1 and 0 < alpha < 1")
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for a, b in groups:
+        if len(a) != len(b) or len(a) == 0:
+            raise ValueError(f"paired scores must be non-empty and of equal length ({len(a)} vs {len(b)})")
+        diffs.append(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
+    point = float(np.mean([d.mean() for d in diffs]))
+    resampled = np.mean([d[rng.integers(0, len(d), size=(n_resamples, len(d)))].mean(axis=1) for d in diffs], axis=0)
+    low, high = np.quantile(resampled, [alpha / 2, 1 - alpha / 2])
+    return MetricResult("difference", point, float(low), float(high))
+
+
 # --- diagnostics and aggregation -------------------------------------------------------------------------------
 
 
