@@ -60,7 +60,7 @@ def test_bad_flags_exit_2(flags, message, tiny_path, tmp_path, capsys):
 
 
 def test_two_selection_modes_fine_tune_once_per_learning_rate(tiny_path, tmp_path, monkeypatch):
-    import iclkit.analyze.finetune as finetune
+    from iclkit.analyze import finetune
 
     calls: list[float] = []
     real = finetune.finetune_kv
