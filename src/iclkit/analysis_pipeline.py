@@ -107,12 +107,17 @@ class SeedStudy:
         def evaluate(lr: float, keep_going: Callable[[int, int], bool]) -> tuple[int, int] | None:
             state = kv_state(self.model)
             try:
-                if lr not in self._tuned:
+                if lr in self._tuned:
+                    if self._tuned[lr] is None:
+                        return None
+                    restore_kv(self.model, self._tuned[lr])
+                else:
                     finetune_kv(self.model, mats.ft_sequences, lr)
-                    self._tuned[lr] = kv_state(self.model) if is_finite(self.model) else None
-                if self._tuned[lr] is None:
-                    return None
-                restore_kv(self.model, self._tuned[lr])
+                    tuned = kv_state(self.model) if is_finite(self.model) else None
+                    if len(self.config.lr_selection) > 1:  # only a second mode reuses it
+                        self._tuned[lr] = tuned
+                    if tuned is None:
+                        return None
                 correct = scored = 0
                 tick = self.progress(f"lr {lr:g} ({mode})", len(gold))
                 for start in range(0, len(gold), chunk):
