@@ -7,8 +7,11 @@ controls) against plain scoring of the same three settings, side by side in one 
 
 Plain = the score stage's engine (``HFLM.loglikelihood``: tree attention, shared-prefix KV cache, packed rows) on
 the ZSL and ICL prompts, the K/V fine-tuning, and the engine again on the FT model's ZSL prompts: what the three
-accuracies alone cost. Study = ``run_analysis`` from scratch (capture passes with hooks, records written as float16
-``.npz``, measures, ``analysis.json``, plots). Peak memory is the process's maximum resident set size.
+accuracies alone cost. Capture = the study's three setting passes with the hooks on (ZSL, ICL over the cached
+prefix, FT with the training queries recorded) and their float16 ``.npz`` records: the issue's "capturing the
+records costs <= 1.5x the plain scoring". Study = capture + ``run_analysis`` resuming from those records (measures,
+dual-form check, ``analysis.json``, plots): the whole command. Peak memory is the process's maximum resident set
+size.
 """
 
 from __future__ import annotations
@@ -55,6 +58,22 @@ def plain_scoring(lm, config) -> float:
     return time.perf_counter() - started
 
 
+def capture_records(lm, config) -> float:
+    """Seconds for the study's ZSL, ICL and FT passes with hooks, records written where ``run_analysis`` resumes."""
+    from iclkit.analysis_materials import Workbench
+    from iclkit.analysis_pipeline import SeedStudy, tqdm_progress
+
+    seed = config.seeds[0]
+    bench = Workbench(config, lm, log=lambda s: None)
+    started = time.perf_counter()
+    study = SeedStudy(bench, seed, Path(config.out) / f"seed{seed}", tqdm_progress(False))
+    mats = bench.materials(bench.fitting(bench.demos(seed)))
+    study.setting("zsl", mats.zsl_rows)
+    study.setting("icl", mats.icl_rows, prefix=mats.icl_prefix)
+    study.ft_setting("ft", mats, config.lr)
+    return time.perf_counter() - started
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
@@ -77,17 +96,19 @@ def main(argv: list[str] | None = None) -> int:
         config = AnalysisConfig(task=args.task, model=args.model, shots=args.shots, seeds=(0,), limit=args.n,
                                 lr=args.lr, out=str(Path(tmp) / "study"))
         plain = plain_scoring(lm, config)
+        capture = capture_records(lm, config)
         started = time.perf_counter()
         analysis = run_analysis(config, lm=lm, log=lambda s: None, progress=tqdm_progress(False))
-        study = time.perf_counter() - started
+        study = capture + time.perf_counter() - started
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     result = {
         "model": args.model, "task": args.task, "n": args.n, "shots": args.shots, "lr": args.lr,
         "demos_used": analysis["seeds"][0]["demos"]["used"],
-        "plain_scoring_s": round(plain, 1), "study_s": round(study, 1), "ratio": round(study / plain, 2),
+        "plain_scoring_s": round(plain, 1), "capture_s": round(capture, 1), "study_s": round(study, 1),
+        "capture_ratio": round(capture / plain, 2), "study_ratio": round(study / plain, 2),
         "peak_rss_gb": round(peak_gb, 2), "torch_threads": torch.get_num_threads(),
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),  # other jobs sharing the CPU
-        "targets": {"study_s": 300, "ratio": 1.5, "gemma_peak_gb": 6},
+        "targets": {"study_s": 300, "capture_ratio": 1.5, "gemma_peak_gb": 6},
     }
     print(json.dumps(result, indent=1))
     if args.json:

@@ -9,6 +9,7 @@ analyze stage sees only token rows and an ``nn.Module`` (``iclkit.analyze``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ import numpy as np
 from iclkit.data.loaders import load_split, subsample
 from iclkit.data.tasks import load_task
 from iclkit.errors import IclkitError
+from iclkit.lm.base import encode_pair
 from iclkit.prompt.render import PromptBuilder, render_demo, render_prefix
 from iclkit.types import Example, LLResult, Prompt
 
@@ -100,6 +102,8 @@ class Workbench:
         self.scorer = build_scorer("direct", reduce="mean")
         self.gold = np.array([self.labels.index(e.label) for e in self.eval_set])
         self.bos = lm.tokenizer.bos_token_id
+        # every label's sequence of an example shares its context: tokenise that (1000+ tokens with 32 shots) once
+        self._tokens = functools.lru_cache(maxsize=4096)(lambda text: tuple(lm._encode(text)))
         self.zsl = self.rows(self.eval_set, "")
         self.max_query = max(len(r.tokens) for r in self.zsl)  # L_max of spec §1.4 (with BOS when added)
         log(f"{self.task.name}: {len(self.eval_set)} of {len(full_eval)} evaluation examples (seed-1 shuffle); "
@@ -151,9 +155,9 @@ class Workbench:
         rows = []
         for ex in examples:
             inputs, conts = self.builder.query_parts(ex)
-            encoded = [self.lm.encode_pair(prefix + i, c) for i, c in zip(inputs, conts)]
+            encoded = [self.encode_pair(prefix + i, c) for i, c in zip(inputs, conts)]
             tokens, n_ctx = encoded[0]
-            n_query = len(self.lm.encode_pair(inputs[0], conts[0])[0]) - self._n_special(inputs[0], conts[0])
+            n_query = len(self.encode_pair(inputs[0], conts[0])[0]) - self._n_special(inputs[0], conts[0])
             position = len(tokens) - 1 if self.config.record_pos == "label0" else n_ctx - 1
             key_start = len(tokens) - n_query
             single = all(len(t) - n == 1 and t[:n] == tokens[:n_ctx] for t, n in encoded)
@@ -164,9 +168,14 @@ class Workbench:
                             for j, (t, n) in enumerate(encoded))
         return rows
 
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], int]:
+        """The score stage's span rule (``lm.base.encode_pair``) over a memoised tokenizer."""
+        return encode_pair(lambda text: list(self._tokens(text)), context, continuation,
+                           prefix_token=self.lm._prefix_token, max_length=self.lm.max_length)
+
     def _n_special(self, context: str, continuation: str) -> int:
         """Tokens before the query text in a zero-shot sequence: BOS, or the prefix token of an empty context."""
-        tokens, _ = self.lm.encode_pair(context, continuation)
+        tokens, _ = self.encode_pair(context, continuation)
         return 1 if self.bos is not None and tokens[0] == self.bos else 0
 
     def materials(self, demos: Sequence[Example]) -> Materials:
@@ -175,7 +184,7 @@ class Workbench:
         icl = self.rows(self.eval_set, prefix_text)
         shared = _common_prefix([r.tokens for r in icl])
         shared = shared[: min(r.key_start for r in icl)]  # never past the query segment
-        ft = [self.lm.encode_pair("", text)[0] for text in rendered]  # [BOS or EOS] + demo, spec §2
+        ft = [self.encode_pair("", text)[0] for text in rendered]  # [BOS or EOS] + demo, spec §2
         index, aligned = _training_token_index(shared, ft)
         return Materials(self.gold, self.zsl, icl, tuple(shared), ft, index, aligned,
                          {"n_demos": len(demos), "demo_ids": [d.id for d in demos], "icl_prefix_tokens": len(shared),

@@ -106,3 +106,24 @@ def test_unhookable_model_names_its_class():
 
     with pytest.raises(IclkitError, match="Odd"):
         attention_layers(Odd())
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_batched_rows_of_mixed_lengths_keep_their_order(kind):
+    """Rows are batched by length internally (and logits kept only where some row reads them): every output must
+    still belong to its own row, for single-token alternatives and multi-token continuations alike."""
+    model = MODELS[kind]()
+    rows = [Row(tuple(range(5, 5 + n)), n - c, n - c, 2, alternatives=(3, 4) if c == 1 else (), record=n != 9)
+            for n, c in ((14, 1), (6, 3), (11, 1), (9, 2), (7, 1))]
+    batched = run_rows(model, rows, batch_size=2)
+    recorded = 0
+    for i, row in enumerate(rows):
+        alone = run_rows(model, [row], batch_size=1)
+        assert batched.logprob[i] == pytest.approx(alone.logprob[0], abs=1e-4)
+        assert batched.n_tokens[i] == alone.n_tokens[0]
+        assert batched.alternatives[i] == pytest.approx(alone.alternatives[0], abs=1e-4)
+        if row.record:
+            np.testing.assert_allclose(batched.out[recorded], alone.out[0], atol=1e-4)
+            np.testing.assert_allclose(batched.scores[recorded], alone.scores[0], atol=1e-4)
+            recorded += 1
+    assert len(batched.out) == recorded == 4

@@ -104,3 +104,14 @@ def test_select_lr_stops_early_and_keeps_the_earliest_best():
     assert done["0.5"] == {"diverged": True}
     assert got["examples_scored"] == 4 + 4 + 1
     assert select_lr([0.1, 0.01], lambda lr, k: (2, 4), {})["lr"] == 0.1  # ties: the earlier learning rate
+
+
+def test_kendall_vectorised_over_layers_equals_per_layer_scipy():
+    """One call over all layers (with ties) gives scipy's tau-b of each layer on its own."""
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 6, size=(4, 40)).astype(float)  # many ties
+    b = rng.normal(size=(4, 40))
+    expected = [kendalltau(M.softmax(a[i]), M.softmax(b[i])).statistic for i in range(4)]
+    np.testing.assert_allclose(M.kendall([a], [b]), expected, atol=1e-12)

@@ -126,6 +126,7 @@ class Recorder:
     def __post_init__(self) -> None:
         self.layers = attention_layers(self.model)
         self._handles: list = []
+        self._expanded_context: dict[int, torch.Tensor] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -168,34 +169,41 @@ class Recorder:
 
     def _record_inputs(self, layer: AttentionLayer, hidden: torch.Tensor, position_embeddings) -> None:
         attn = layer.module
-        q, q_rot, k_rot = rotated_qk(layer, hidden, position_embeddings)
+        cos, sin = position_embeddings
+        if self.keep_queries:
+            q = project(attn, hidden, "q")
+            self.queries[layer.index] = (q[0] * attn.scaling).transpose(0, 1).reshape(q.shape[2], -1).float().cpu()
+        if not (self.rows or self.keep_keys):
+            return
+        k = project(attn, hidden, "k")
+        k_rot = layer.rotary(k, k, cos, sin)[1]  # the rotary helper turns a (q, k) pair; only k is wanted here
         if self.keep_keys:
             self.keys[layer.index] = k_rot[0].float()
-        if self.keep_queries:
-            self.queries[layer.index] = (q[0] * attn.scaling).transpose(0, 1).reshape(q.shape[2], -1).float().cpu()
         if not self.rows:
             return
+        # Queries only where records are taken: one position per row, not the whole sequence.
+        rows = torch.arange(len(self.rows))
+        at = torch.tensor([r.position for r in self.rows])
+        q = project(attn, hidden[rows, at][:, None], "q")  # (B, H, 1, hd)
+        angle = rows if cos.shape[0] > 1 else torch.zeros_like(rows)
+        q_rot = layer.rotary(q, q, cos[angle, at][:, None], sin[angle, at][:, None])[0][:, :, 0]  # (B, H, hd)
         k_all = expand_kv(k_rot, layer.n_heads)
-        qs, scores, ctx = [], [], []
-        for b, row in enumerate(self.rows):
-            p = row.position
-            qs.append((q[b, :, p] * attn.scaling).reshape(-1))
-            scores.append(torch.einsum("hd,htd->ht", q_rot[b, :, p], k_all[b, :, row.key_start : p + 1])
-                          * attn.scaling)
-            if self.context_keys is not None:
-                ctx.append(self._context_scores(layer, q_rot[b, :, p], p, position_embeddings, b))
-        self.q[layer.index] = torch.stack(qs).float().cpu()
-        self.scores[layer.index] = [s.float().cpu() for s in scores]
-        if ctx:
-            self.ctx[layer.index] = torch.stack(ctx).float().cpu()
+        self.q[layer.index] = (q[:, :, 0] * attn.scaling).reshape(len(self.rows), -1).float().cpu()
+        self.scores[layer.index] = [
+            (torch.einsum("hd,htd->ht", q_rot[b], k_all[b, :, row.key_start : row.position + 1])
+             * attn.scaling).float().cpu() for b, row in enumerate(self.rows)]
+        if self.context_keys is not None:
+            self.ctx[layer.index] = self._context_scores(layer, q_rot, at).float().cpu()
 
-    def _context_scores(self, layer: AttentionLayer, q_row: torch.Tensor, p: int, position_embeddings,
-                        b: int) -> torch.Tensor:
-        keys = expand_kv(self.context_keys[layer.index], layer.n_heads)
-        s = torch.einsum("hd,htd->t", q_row, keys) * layer.module.scaling
+    def _context_scores(self, layer: AttentionLayer, q_rot: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+        """Head-summed scores of every row's p* query (``q_rot``: (B, H, hd)) to the context keys: (B, n)."""
+        keys = self._expanded_context.get(layer.index)
+        if keys is None:  # expanded once per layer for the whole pass, not once per batch
+            keys = self._expanded_context[layer.index] = expand_kv(self.context_keys[layer.index], layer.n_heads)
+        s = torch.einsum("bhd,htd->bt", q_rot, keys) * layer.module.scaling
         if layer.window is not None:
-            query_pos = self.query_positions[b, p]
-            s = s.masked_fill(query_pos - self.context_positions >= layer.window, float("nan"))
+            query_pos = self.query_positions[torch.arange(len(at)), at]
+            s = s.masked_fill(query_pos[:, None] - self.context_positions[None] >= layer.window, float("nan"))
         return s
 
     def take(self) -> dict[str, object]:

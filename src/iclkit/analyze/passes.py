@@ -64,28 +64,48 @@ def run_prefix(model: torch.nn.Module, tokens: Sequence[int], fork: Callable[[ob
 
 def run_rows(model: torch.nn.Module, rows: Sequence[Row], *, prefix: Prefix | None = None, batch_size: int = 8,
              record: bool = True, pad_id: int = 0, progress: Callable[[int], None] | None = None) -> PassOutput:
-    """Score (and record at) every row; rows must all start with the prefix's tokens when one is given."""
-    result = PassOutput()
+    """Score (and record at) every row; rows must all start with the prefix's tokens when one is given.
+
+    Rows are batched by length (less padding, and fewer logit positions: the LM head is a quarter of a small
+    model's cost per position); the output keeps the order of ``rows``."""
     n_prefix = prefix.length if prefix else 0
     recorder = Recorder(model, context_keys=prefix.keys if prefix and record else None,
                         context_positions=torch.arange(n_prefix) if prefix else None)
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i].tokens))
+    scored: dict[int, tuple] = {}
+    recorded: dict[int, tuple] = {}
     with torch.inference_mode():
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            batch = [rows[i] for i in index]
             if record:
                 with recorder:
-                    logits, lo = _forward(model, batch, n_prefix, prefix, pad_id, recorder)
-                _collect_records(result, recorder.take(), batch)
+                    logits, at = _forward(model, batch, n_prefix, prefix, pad_id, recorder)
+                recorded.update(zip(index, _records(recorder.take(), len(batch))))
             else:
-                logits, lo = _forward(model, batch, n_prefix, prefix, pad_id, None)
-            _collect_scores(result, logits, lo, batch, n_prefix)
+                logits, at = _forward(model, batch, n_prefix, prefix, pad_id, None)
+            scored.update(zip(index, _scores(logits, at, batch, n_prefix)))
             if progress:
                 progress(len(batch))
+    result = PassOutput()
+    for i, row in enumerate(rows):
+        logprob, n_tokens, alternatives = scored[i]
+        result.logprob.append(logprob)
+        result.n_tokens.append(n_tokens)
+        result.alternatives.append(alternatives)
+        if record and row.record:
+            out, q, scores, ctx = recorded[i]
+            result.out.append(out)
+            result.q.append(q)
+            result.scores.append(scores)
+            if ctx is not None:
+                result.ctx.append(ctx)
     return result
 
 
 def _forward(model, batch: Sequence[Row], n_prefix: int, prefix: Prefix | None, pad_id: int,
-             recorder: Recorder | None) -> tuple[torch.Tensor, int]:
+             recorder: Recorder | None) -> tuple[torch.Tensor, dict[int, int]]:
+    """Log-probabilities at the positions some row reads (the union over the batch) and where each position went."""
     device = next(model.parameters()).device
     width = max(len(r.tokens) for r in batch) - n_prefix
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -98,31 +118,28 @@ def _forward(model, batch: Sequence[Row], n_prefix: int, prefix: Prefix | None, 
     if recorder is not None:
         recorder.rows = [RowSpec(r.position - n_prefix, r.key_start - n_prefix) for r in batch]
         recorder.query_positions = positions
-    lo = min(r.n_ctx for r in batch) - 1 - n_prefix  # first position whose logits are read
-    keep = torch.arange(lo, width - 1, device=device) if width - 1 > lo else torch.tensor([lo], device=device)
+    read = sorted({p for r in batch for p in range(r.n_ctx - 1 - n_prefix, len(r.tokens) - 1 - n_prefix)})
     cache = prefix.fork(len(batch)) if prefix else None
     out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                past_key_values=cache, use_cache=prefix is not None, logits_to_keep=keep)
-    return torch.log_softmax(out.logits.float(), dim=-1), lo
+                past_key_values=cache, use_cache=prefix is not None,
+                logits_to_keep=torch.tensor(read, device=device))
+    return torch.log_softmax(out.logits.float(), dim=-1), {p: j for j, p in enumerate(read)}
 
 
-def _collect_scores(result: PassOutput, logprobs: torch.Tensor, lo: int, batch: Sequence[Row],
-                    n_prefix: int) -> None:
+def _scores(logprobs: torch.Tensor, at: dict[int, int], batch: Sequence[Row],
+            n_prefix: int) -> list[tuple[float, int, list[float]]]:
+    """(log-probability of the row's continuation, its length, single-token alternatives) per row."""
+    result = []
     for b, r in enumerate(batch):
-        first = r.n_ctx - 1 - n_prefix - lo  # index of the last context position in the kept logits
+        first = r.n_ctx - 1 - n_prefix  # the last context position, in this forward's input
         targets = torch.tensor(r.tokens[r.n_ctx :])
-        rows = torch.arange(first, first + len(targets))
-        result.logprob.append(float(logprobs[b, rows, targets].sum()))
-        result.n_tokens.append(len(targets))
-        result.alternatives.append([float(logprobs[b, first, t]) for t in r.alternatives])
+        kept = torch.tensor([at[first + j] for j in range(len(targets))])
+        result.append((float(logprobs[b, kept, targets].sum()), len(targets),
+                       [float(logprobs[b, at[first], t]) for t in r.alternatives]))
+    return result
 
 
-def _collect_records(result: PassOutput, rec: dict, batch: Sequence[Row]) -> None:
-    for b, r in enumerate(batch):
-        if not r.record:
-            continue
-        result.out.append(rec["out"][b])
-        result.q.append(rec["q"][b])
-        result.scores.append(rec["scores"][b])
-        if "ctx" in rec:
-            result.ctx.append(rec["ctx"][b])
+def _records(rec: dict, n: int) -> list[tuple]:
+    """(out, q, scores, ctx) of each of the batch's ``n`` rows."""
+    ctx = rec.get("ctx")
+    return [(rec["out"][b], rec["q"][b], rec["scores"][b], None if ctx is None else ctx[b]) for b in range(n)]

@@ -56,7 +56,7 @@ def save(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Write atomically (a killed run never leaves half a file) and return what a resumed run would read."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
+    np.savez(tmp, **arrays)  # uncompressed: float16 records, written once per setting, read back at once
     tmp.replace(path)
     return load(path)
 
