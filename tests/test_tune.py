@@ -7,8 +7,9 @@ import pytest
 import yaml
 
 from iclkit.config import RunConfig, load_experiment
+from iclkit.data.loaders import load_split
 from iclkit.errors import IclkitError
-from iclkit.pipeline import resolve_task
+from iclkit.pipeline import resolve_task, score_examples
 from iclkit.testing import DummyLM
 from iclkit.tune import TuneSpace, search, tune
 
@@ -104,3 +105,20 @@ def test_content_free_prompts_are_scored_only_when_contextual_calibration_is_sea
         costs.append(ranking[0].cost["loglikelihood_requests"])
     # 20 dev queries x 2 labels; contextual adds 3 content-free inputs x 2 labels for every distinct prefix
     assert costs[0] == 20 * 2 and costs[1] > costs[0] and (costs[1] - costs[0]) % (3 * 2) == 0
+
+
+@pytest.mark.parametrize("retriever", ["balanced", "random"])
+def test_the_ranked_fixed_set_is_the_one_evaluated(files, retriever):
+    # A fixed-set retriever's dev score must be that of the set the evaluation run uses: drawing k + 1 and dropping
+    # the query (needed for per-query retrievers) gave balanced another set, so tune ranked one set and ran another.
+    pool_file, clean, _, _ = files
+    config = dataclasses.replace(base(pool_file, clean), retriever=retriever, shots=2)
+    task = resolve_task(config)
+    pool = load_split(task, "train")
+    evaluated, _ = score_examples(config, task, DummyLM(), pool, load_split(task, "eval"))
+    fixed = evaluated[0].demo_ids
+    assert all(r.demo_ids == fixed for r in evaluated)
+    dev, _ = score_examples(config, task, DummyLM(), pool, pool, pool_is_eval=True)
+    assert all(r.demo_ids == fixed for r in dev if r.example_id not in fixed)
+    inside = [r for r in dev if r.example_id in fixed]
+    assert len(inside) == 2 and all(r.example_id not in r.demo_ids and len(r.demo_ids) == 2 for r in inside)

@@ -56,7 +56,18 @@ def markdown(rows: list[dict]) -> str:
                  (r["tuned_minus_zero_shot"], r["tuned_minus_zero_shot_bc"])]
         lines.append(f"| {r['task']} | {chosen} | {acc[0]} | {acc[1]} | "
                      f"{r['tuned_minus_zero_shot_bc']['zero_accuracy']:.3f} | {acc[2]} | {diffs[0]} | {diffs[1]} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + [""] + target_lines(rows)) + "\n"
+
+
+def target_lines(rows: list[dict]) -> list[str]:
+    """The issue's target, counted: tasks where tuned beats zero-shot by point estimate and by interval."""
+    out = []
+    for key, name in (("tuned_minus_zero_shot", "zero-shot"), ("tuned_minus_zero_shot_bc", "zero-shot BC")):
+        above = [r["task"] for r in rows if r[key]["difference"] > 0]
+        resolved = [r["task"] for r in rows if r[key]["low"] > 0]
+        out.append(f"Tuned above {name}: {len(above)} of {len(rows)} tasks by point estimate ({', '.join(above)}); "
+                   f"{len(resolved)} of {len(rows)} with the 95% interval above 0 ({', '.join(resolved) or 'none'}).")
+    return out
 
 
 if __name__ == "__main__":

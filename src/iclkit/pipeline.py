@@ -30,7 +30,7 @@ from iclkit.retrieve.order import ORDERINGS, build_ordering
 from iclkit.score.calibration import batch_calibrate, calibrate, contextual_prior
 from iclkit.score.scorers import build_scorer
 from iclkit.timing import StageTimer
-from iclkit.types import Example, LLRequest, PredictionRecord, Prompt, best_label
+from iclkit.types import Demo, Example, LLRequest, PredictionRecord, Prompt, best_label
 
 CHUNK = 16  # queries per loglikelihood call: enough to batch, small enough that results are saved often
 
@@ -136,12 +136,22 @@ class Runner:
         k = self.config.shots
         if k == 0:
             return self.builder.build(query, [])
-        selected = self.retriever.select(query, k + 1 if self.pool_is_eval else k)
-        if self.pool_is_eval:  # the query must never be its own demonstration
-            selected = [d for d in selected if d.example.id != query.id][:k]
-        demos = self.order(selected, query, self.config.seed)
+        demos = self.order(self.select(query, k), query, self.config.seed)
         self.selection[query.id] = selection_details(query, demos, (self.retriever, self.order))
         return self.builder.build(query, [d.example for d in demos])
+
+    def select(self, query: Example, k: int) -> list[Demo]:
+        """``k`` demonstrations for ``query``; with ``pool_is_eval`` the query is never its own demonstration."""
+        if not self.pool_is_eval:
+            return self.retriever.select(query, k)
+        if getattr(self.retriever, "same_for_every_query", False):
+            # A corpus-level set drawn for k + 1 is another set (balanced quotas, MI's or active selection's search),
+            # so `tune` would rank one set and evaluate another: keep the k-set unless the query is in it.
+            selected = self.retriever.select(query, k)
+            if all(d.example.id != query.id for d in selected):
+                return selected
+        selected = self.retriever.select(query, k + 1)
+        return [d for d in selected if d.example.id != query.id][:k]
 
     def score(self, queries: Sequence[Example]) -> list[PredictionRecord]:
         if getattr(self.scorer, "generates", False):

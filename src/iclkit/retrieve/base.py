@@ -130,6 +130,7 @@ class CorpusChoice:
     implement ``choose(k) -> (demos, info)``; ``info`` is recorded with every prediction."""
 
     _chosen: dict[int, tuple[list[Demo], dict]]
+    same_for_every_query = True  # one set per k for every query (see Runner.select)
 
     def choose(self, k: int) -> tuple[list[Demo], dict]:
         raise NotImplementedError

@@ -38,6 +38,11 @@ class RandomDemos:
         self.pool: list[Example] = []
         self._fixed: dict[int, list[Demo]] = {}
 
+    @property
+    def same_for_every_query(self) -> bool:
+        """One set per k for the whole run (the pipeline then keeps that set when the pool is the eval set)."""
+        return not self.per_query
+
     def fit(self, pool: Sequence[Example]) -> None:
         if not pool:
             raise IclkitError("the demonstration pool is empty")
