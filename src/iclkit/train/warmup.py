@@ -107,9 +107,19 @@ def _instruction_input(spec: TaskSpec, example: Example) -> str:
     return "\n".join(f"{f.capitalize()}: {example.fields[f]}" for f in spec.input_fields)
 
 
+def task_instruction(spec: TaskSpec) -> str:
+    """The task statement shown by the instruction templates: the template's own instruction when it has one,
+    else the catalogue description up to its first ";". What follows the ";" in the shipped descriptions is a note
+    about iclkit's splits ("eval is the labelled validation split"), which is no instruction to train on."""
+    if spec.template.instruction:
+        return spec.template.instruction
+    text = (spec.description or "").split(";")[0].strip().rstrip(".")
+    return f"{text}." if text else f"Classify the {spec.name} example."
+
+
 def _render_instruction(template: str, spec: TaskSpec, example: Example) -> str:
     words = [spec.verbalizer[lab] for lab in spec.labels]
-    return template.format(description=spec.description or f"Classify the {spec.name} example.",
+    return template.format(description=task_instruction(spec),
                            input=_instruction_input(spec, example), options="\n".join(f"- {w}" for w in words),
                            choices=", ".join(words))
 
