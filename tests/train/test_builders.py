@@ -84,6 +84,16 @@ def test_symbol_tuning_remaps_labels_consistently_and_covers_them():
     assert len(set(mapping.values())) == 3
 
 
+def test_symbol_tuning_with_fewer_shots_than_labels_still_shows_the_answer():
+    """TREC has 6 labels: at 4 shots not every symbol can be shown, but the query's must be, or it is unguessable."""
+    labels = load_task("trec").labels
+    pool = tuple(Example(str(i), {"text": f"question {i} ?"}, labels[i % 6]) for i in range(60))
+    examples = build_symbol([TaskData(load_task("trec"), pool)], shots=4, per_task=40, seed=0)
+    for ex in examples:
+        shown = [block.split("\nOutput: ")[1] for block in ex.context.split("\n\n")[:-1]]
+        assert len(shown) == 4 and len(set(shown)) == 4 and ex.target.strip() in shown
+
+
 def test_too_small_task_is_a_user_error():
     tiny = TaskData(load_task("sst2"), (Example("0", {"text": "x"}, "positive"),))
     with pytest.raises(IclkitError, match="fewer than 2"):

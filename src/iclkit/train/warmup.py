@@ -169,12 +169,21 @@ def symbol_map(labels: Sequence[str], rng: random.Random) -> dict[str, str]:
 
 
 def _covering_demos(task: TaskData, q: int, shots: int, rng: random.Random) -> list[Example]:
-    """``shots`` demonstrations with every label present at least once when ``shots`` >= the number of labels."""
+    """``shots`` demonstrations with every label present at least once when ``shots`` >= the number of labels.
+
+    With fewer shots than labels (TREC's 6 or SST-5's 5 at 4 shots) the demonstrations show distinct labels, the
+    query's among them: a symbol the prompt never shows cannot be inferred, so such a prompt would teach nothing
+    but noise. (Before this, the demonstrations were drawn at random in that case.)"""
     demos = _demos(task, q, len(task.pool), rng)
     first = {}
     for d in demos:
         first.setdefault(d.label, d)
-    chosen = list(first.values())[:shots] if shots >= len(first) else []
+    if shots >= len(first):
+        chosen = list(first.values())
+    else:
+        own = task.pool[q].label
+        chosen = ([first[own]] if own in first else []) + [d for label, d in first.items() if label != own]
+        chosen = chosen[:shots]
     chosen += [d for d in demos if d not in chosen][:shots - len(chosen)]
     rng.shuffle(chosen)
     return chosen
