@@ -6,7 +6,12 @@ label sits at the majority rate whatever it learned), and the accuracy after bat
 mean label probabilities divided out; iclkit computes it for every run, ``metrics_batch_calibrated``) with its
 interval. Run folders live under the git-ignored ``runs/``; this CSV is the committed copy.
 
-    python results/training/collect_runs.py runs/training/warmup-heldout/eval results/training/warmup-heldout/runs.csv
+``--merge`` keeps the rows of the existing CSV whose run folder is not under ``runs`` (a study extended on a machine
+that no longer has the earlier run folders) and replaces those that are; without it the CSV is rewritten from the
+folders alone, which would drop the earlier rows.
+
+    python results/training/collect_runs.py --merge runs/training/warmup-heldout/eval \
+        results/training/warmup-heldout/runs.csv
 """
 
 from __future__ import annotations
@@ -35,13 +40,27 @@ def row(path: Path, runs: Path) -> dict:
     return out
 
 
+KEY = ("model", "eta", "task", "setting", "seed")
+
+
+def merged(old: list[dict], new: list[dict]) -> list[dict]:
+    """The old rows not re-collected, then the new rows, sorted by run key (the folder order of a fresh collect)."""
+    fresh = {tuple(str(r[k]) for k in KEY) for r in new}
+    kept = [r for r in old if tuple(r[k] for k in KEY) not in fresh]
+    return sorted(kept + new, key=lambda r: tuple(str(r[k]) for k in KEY))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--merge", action="store_true", help="keep existing rows whose run folder is absent")
     p.add_argument("runs")
     p.add_argument("csv")
     args = p.parse_args()
     runs = Path(args.runs)
     rows = [row(path, runs) for path in sorted(runs.glob("*/*/*/*/*/summary.json"))]
+    if args.merge and Path(args.csv).exists():
+        with open(args.csv, newline="") as fh:
+            rows = merged(list(csv.DictReader(fh)), rows)
     with open(args.csv, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS)
         writer.writeheader()

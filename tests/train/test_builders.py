@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from iclkit.data.tasks import load_task
@@ -82,6 +84,16 @@ def test_symbol_tuning_remaps_labels_consistently_and_covers_them():
     assert len(set(mapping.values())) == 3
 
 
+def test_symbol_tuning_with_fewer_shots_than_labels_still_shows_the_answer():
+    """TREC has 6 labels: at 4 shots not every symbol can be shown, but the query's must be, or it is unguessable."""
+    labels = load_task("trec").labels
+    pool = tuple(Example(str(i), {"text": f"question {i} ?"}, labels[i % 6]) for i in range(60))
+    examples = build_symbol([TaskData(load_task("trec"), pool)], shots=4, per_task=40, seed=0)
+    for ex in examples:
+        shown = [block.split("\nOutput: ")[1] for block in ex.context.split("\n\n")[:-1]]
+        assert len(shown) == 4 and len(set(shown)) == 4 and ex.target.strip() in shown
+
+
 def test_too_small_task_is_a_user_error():
     tiny = TaskData(load_task("sst2"), (Example("0", {"text": "x"}, "positive"),))
     with pytest.raises(IclkitError, match="fewer than 2"):
@@ -103,6 +115,26 @@ def test_selfsup_from_shipped_wikitext_is_deterministic_and_leak_free():
             assert any(c.isalnum() for c in ex.target)
         if ex.task == "selfsup-cls":
             assert ex.target in (" True", " False")
+
+
+def test_instruct_states_the_task_without_the_catalogue_split_note():
+    """RTE's catalogue description ends in "; eval is the labelled validation split", a note about iclkit's data,
+    not an instruction: the instruction templates must not train on it."""
+    examples = TASK_BUILDERS["instruct"]([rte_data(40)], shots=2, per_task=30, seed=0)
+    assert not any("validation split" in e.context for e in examples)
+    assert any("Recognizing Textual Entailment (GLUE/SuperGLUE)." in e.context for e in examples)
+
+
+def test_selfsup_masked_words_leave_context_in_short_sentences():
+    from iclkit.train.selfsup import _mwp
+
+    short = ["Paul Methodist Church ."]  # three maskable words: blanking all of them leaves nothing to go on
+    for seed in range(30):
+        masked, answer = _mwp(short, random.Random(seed), [])
+        assert masked.count("___") == 1 and len(answer.split()) == 1
+    long = ["The tall ancient church stood beside the quiet river in the small northern town ."]
+    counts = {_mwp(long, random.Random(seed), [])[0].count("___") for seed in range(30)}
+    assert counts == {1, 2, 3}
 
 
 def test_selfsup_rejects_unknown_objectives_and_tiny_corpora():

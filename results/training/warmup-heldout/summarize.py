@@ -1,17 +1,25 @@
-"""Tables and plots of the held-out warmup study from ``runs.csv`` (``collect_runs.py``) and the two training runs'
-``metrics.jsonl``.
+"""Tables and plots of the held-out warmup study from ``runs.csv`` (``collect_runs.py``) and the training runs'
+committed ``<variant>/metrics.jsonl``, ``iclkit_training.json`` and ``time.txt``.
 
-Writes ``table.md`` (per model, metric, format, task and setting: zero-shot with its Wilson 95% interval, 4-shot as
-mean ± std over the demonstration seeds; metrics: accuracy, and accuracy after batch calibration),
-``summary.json`` (the same numbers), ``accuracy.png`` and ``loss.png``.
+Writes ``table.md``:
 
-    python results/training/warmup-heldout/summarize.py
+* an overview per model, averaged over the four evaluation tasks: zero-shot (Wilson 95% interval on the pooled
+  4 × 200 answers), 4-shot (mean ± std over the 3 demonstration seeds of the per-seed task mean), the ICL gain
+  (4-shot − zero-shot, per seed) and the difference from the base model at 4 shots (same seed, same examples);
+* per model, metric, format, task and setting: zero-shot with its Wilson 95% interval, 4-shot as mean ± std;
+* the training runs (method, shots, loss, tokens, wall time, peak memory).
+
+Metrics: accuracy, and accuracy after batch calibration. Also ``summary.json`` (the same numbers), ``accuracy.png``
+(overview) and ``loss.png``.
+
+    PYTHONPATH=src python results/training/warmup-heldout/summarize.py
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import statistics
 from pathlib import Path
 
@@ -20,58 +28,136 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from iclkit.evaluate.metrics import wilson_interval
+
 HERE = Path(__file__).resolve().parent
-MODELS = ("base", "metaicl", "control")
+# Row order of the tables; a model not listed here follows in the order of runs.csv.
+PREFERRED = ("base", "metaicl", "control", "metaicl-channel", "metaicl-channel-control", "icl-tuning",
+             "icl-tuning-control", "instruct", "instruct-control", "symbol", "selfsup", "selfsup-control")
 TASKS = ("sst2", "mr", "subj", "agnews")
 FORMATS = ("metaicl", "template")
 METRICS = {"accuracy": ("accuracy", "low", "high"),
            "calibrated": ("calibrated_accuracy", "calibrated_low", "calibrated_high")}
+ZERO = "zero-shot"
 
 
-def cells() -> dict:
-    """{(metric, format, model, task, setting): {"mean", "std", "seeds", "n", "low", "high", "top_label_share"}}."""
+def read_rows(path: Path) -> list[dict]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def models_in(rows: list[dict]) -> list[str]:
+    seen = list(dict.fromkeys(r["model"] for r in rows))
+    return [m for m in PREFERRED if m in seen] + [m for m in seen if m not in PREFERRED]
+
+
+def cells(rows: list[dict]) -> dict:
+    """{(metric, format, model, task, setting): {"mean", "std", "seeds", "values", "n", "low", "high", ...}}."""
     groups: dict[tuple, list[dict]] = {}
-    with (HERE / "runs.csv").open() as fh:
-        for row in csv.DictReader(fh):
-            task, _, fmt = row["task"].partition("-")
-            groups.setdefault((fmt or "template", row["model"], task, row["setting"]), []).append(row)
+    for row in rows:
+        task, _, fmt = row["task"].partition("-")
+        groups.setdefault((fmt or "template", row["model"], task, row["setting"]), []).append(row)
     out = {}
-    for key, rows in groups.items():
+    for key, group in groups.items():
+        group.sort(key=lambda r: int(r["seed"]))
         for metric, (value, low, high) in METRICS.items():
-            accs = [float(r[value]) for r in rows]
+            accs = [float(r[value]) for r in group]
             out[(metric, *key)] = {
                 "mean": statistics.mean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else None,
-                "seeds": [int(r["seed"]) for r in rows], "values": accs, "n": int(rows[0]["n"]),
-                "low": float(rows[0][low]) if len(rows) == 1 else None,
-                "high": float(rows[0][high]) if len(rows) == 1 else None,
-                "top_label_share": [float(r["top_label_share"]) for r in rows]}
+                "seeds": [int(r["seed"]) for r in group], "values": accs, "n": int(group[0]["n"]),
+                "low": float(group[0][low]) if len(group) == 1 else None,
+                "high": float(group[0][high]) if len(group) == 1 else None,
+                "top_label_share": [float(r["top_label_share"]) for r in group]}
     return out
 
 
-def fmt_cell(c: dict | None) -> str:
+def settings_of(data: dict, metric: str, fmt: str) -> list[str]:
+    return sorted({k[4] for k in data if k[:2] == (metric, fmt)}, key=lambda s: (s != ZERO, s))
+
+
+def _mean_sd(values: list[float]) -> dict:
+    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
+            "values": values}
+
+
+def overview(data: dict, metric: str, fmt: str, model: str, base: str = "base") -> dict | None:
+    """Task-mean accuracy of one model: zero-shot with a pooled Wilson interval; k-shot, gain and difference from
+    the base model per demonstration seed (paired: the same seed gives the same demonstrations to every model).
+    None unless every task has both settings."""
+    shot = next((s for s in settings_of(data, metric, fmt) if s != ZERO), None)
+    zero = [data.get((metric, fmt, model, t, ZERO)) for t in TASKS]
+    kshot = [data.get((metric, fmt, model, t, shot)) for t in TASKS]
+    if shot is None or None in zero or None in kshot:
+        return None
+    seeds = kshot[0]["seeds"]
+    if any(c["seeds"] != seeds for c in kshot):
+        return None
+    n = sum(c["n"] for c in zero)
+    zero_mean = statistics.mean(c["mean"] for c in zero)
+    # Equal n per task, so the task mean is the pooled accuracy and the pooled count gives its interval.
+    low, high = wilson_interval(round(sum(c["mean"] * c["n"] for c in zero)), n)
+    per_seed = [statistics.mean(c["values"][i] for c in kshot) for i in range(len(seeds))]
+    out = {"setting": shot, "seeds": seeds, "n_zero_shot": n,
+           "zero_shot": {"mean": zero_mean, "low": low, "high": high},
+           "k_shot": _mean_sd(per_seed), "gain": _mean_sd([v - zero_mean for v in per_seed]),
+           "top_label_share_ge_90": sum(s >= 0.9 for c in zero + kshot for s in c["top_label_share"]),
+           "runs": sum(len(c["top_label_share"]) for c in zero + kshot)}
+    if model != base:
+        ref = overview(data, metric, fmt, base, base)
+        if ref is not None and ref["seeds"] == seeds:
+            out["k_shot_minus_base"] = _mean_sd([a - b for a, b in zip(per_seed, ref["k_shot"]["values"])])
+            out["zero_shot_minus_base"] = zero_mean - ref["zero_shot"]["mean"]
+    return out
+
+
+def pct(c: dict | None, signed: bool = False) -> str:
     if c is None:
         return "n/a"
-    if c["std"] is None:
+    sign = "+" if signed else ""
+    if c.get("std") is None and "low" in c:
         return f"{100 * c['mean']:.1f} [{100 * c['low']:.1f}, {100 * c['high']:.1f}]"
-    return f"{100 * c['mean']:.1f} ± {100 * c['std']:.1f}"
+    if c.get("std") is None:
+        return f"{100 * c['mean']:{sign}.1f}"
+    return f"{100 * c['mean']:{sign}.1f} ± {100 * c['std']:.1f}"
 
 
-def table(data: dict) -> str:
+def overview_table(data: dict, models: list[str], info: dict) -> str:
+    lines = []
+    for metric in METRICS:
+        title = "Accuracy" if metric == "accuracy" else "Accuracy after batch calibration"
+        lines += [f"\n### Overview: {title.lower()}, mean over {', '.join(TASKS)} (MetaICL raw format)\n",
+                  ("| model | trained on | zero-shot [95%] | 4-shot | gain (4-shot − zero-shot) | 4-shot − base "
+                   "(same seed) | runs with one label ≥ 90% |"),
+                  "|---|---|---|---|---|---|---|"]
+        for model in models:
+            o = overview(data, metric, "metaicl", model)
+            if o is None:
+                continue
+            diff = pct(o.get("k_shot_minus_base"), signed=True) if model != "base" else ""
+            lines.append(f"| {model} | {info.get(model, {}).get('what', '—')} | {pct(o['zero_shot'])} | "
+                         f"{pct(o['k_shot'])} | {pct(o['gain'], signed=True)} | {diff} | "
+                         f"{o['top_label_share_ge_90']}/{o['runs']} |")
+    return "\n".join(lines) + "\n"
+
+
+def task_table(data: dict, models: list[str]) -> str:
     lines = []
     for metric, fmt in ((m, f) for m in METRICS for f in FORMATS):
-        settings = sorted({k[4] for k in data if k[:2] == (metric, fmt)}, key=lambda s: (s != "zero-shot", s))
+        settings = settings_of(data, metric, fmt)
         if not settings:
             continue
         title = ("Accuracy" if metric == "accuracy" else "Accuracy after batch calibration") + ", " + (
-            "MetaICL raw format (the trained format)" if fmt == "metaicl" else "task templates")
+            "MetaICL raw format" if fmt == "metaicl" else "task templates")
         lines += [f"\n### {title}\n",
                   "| model | setting | " + " | ".join(TASKS) + " | mean |", "|---" * (len(TASKS) + 3) + "|"]
-        for model in MODELS:
+        for model in models:
+            if not any(k[:3] == (metric, fmt, model) for k in data):
+                continue
             for setting in settings:
                 row = [data.get((metric, fmt, model, t, setting)) for t in TASKS]
                 means = [c["mean"] for c in row if c]
                 avg = f"{100 * statistics.mean(means):.1f}" if len(means) == len(TASKS) else "n/a"
-                lines.append(f"| {model} | {setting} | " + " | ".join(fmt_cell(c) for c in row) + f" | {avg} |")
+                lines.append(f"| {model} | {setting} | " + " | ".join(pct(c) for c in row) + f" | {avg} |")
             if len(settings) == 2:  # the ICL gain: k-shot mean minus zero-shot, in points
                 zero, shot = ([data.get((metric, fmt, model, t, s)) for t in TASKS] for s in settings)
                 gains = [100 * (b["mean"] - a["mean"]) if a and b else None for a, b in zip(zero, shot)]
@@ -81,67 +167,99 @@ def table(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_accuracy(data: dict, fmt: str = "metaicl") -> None:
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(12, 4.6), sharey=True)
+def _seconds(text: str) -> float | None:
+    m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", text)
+    if not m:
+        return None
+    parts = [float(p) for p in m.group(1).split(":")]
+    return sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+
+
+def training_info() -> dict:
+    """Per trained variant: what it trained on, its loss and cost (from the committed copies of its run)."""
+    info = {}
+    folders = {p.parent.name: p.parent for p in HERE.glob("*/metrics.jsonl")}
+    for folder in (folders[n] for n in models_in([{"model": n} for n in sorted(folders)])):
+        rows = [json.loads(line) for line in (folder / "metrics.jsonl").open()]
+        ident = json.loads((folder / "iclkit_training.json").read_text())["identity"]
+        time_txt = (folder / "time.txt").read_text() if (folder / "time.txt").exists() else ""
+        rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", time_txt)
+        shots = ident["shots"]
+        what = f"{ident['method']}{' channel' if ident.get('channel') else ''}, {shots} shots"
+        info[folder.name] = {
+            "what": what, "method": ident["method"], "channel": ident.get("channel", False), "shots": shots,
+            "steps": len(rows), "loss": [r["loss"] for r in rows], "steps_axis": [r["step"] for r in rows],
+            "first_4_mean_loss": statistics.mean(r["loss"] for r in rows[:4]),
+            "last_4_mean_loss": statistics.mean(r["loss"] for r in rows[-4:]),
+            "tokens": sum(r["tokens"] for r in rows),
+            "median_tokens_per_s": statistics.median(r["tokens_per_s"] for r in rows),
+            "wall_seconds": _seconds(time_txt), "peak_rss_gib": int(rss.group(1)) / 2 ** 20 if rss else None}
+    info["base"] = {"what": "— (SmolLM2-135M as released)"}
+    return info
+
+
+def training_table(info: dict) -> str:
+    lines = ["\n### Training runs (40 steps × 4 examples, LoRA r=8, lr 5e-4, up to 256 tokens)\n",
+             ("| variant | trained on | loss, first 4 steps | last 4 steps | tokens trained | median tokens/s | "
+              "wall time | peak RSS |"), "|---|---|---|---|---|---|---|---|"]
+    for name, v in info.items():
+        if "loss" not in v:
+            continue
+        wall = f"{v['wall_seconds'] / 60:.1f} min" if v["wall_seconds"] else "n/a"
+        rss = f"{v['peak_rss_gib']:.2f} GiB" if v["peak_rss_gib"] else "n/a"
+        lines.append(f"| {name} | {v['what']} | {v['first_4_mean_loss']:.2f} | {v['last_4_mean_loss']:.2f} | "
+                     f"{v['tokens']:,} | {v['median_tokens_per_s']:.0f} | {wall} | {rss} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_accuracy(data: dict, models: list[str]) -> None:
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(13, 4.8), sharey=True)
     for ax, metric in zip(axes, METRICS):
-        settings = sorted({k[4] for k in data if k[:2] == (metric, fmt)}, key=lambda s: (s != "zero-shot", s))
-        width = 0.8 / (len(MODELS) * max(1, len(settings)))
-        i = 0
-        for model in MODELS:
-            for setting in settings:
-                xs, ys, errs = [], [], []
-                for t_index, task in enumerate(TASKS):
-                    c = data.get((metric, fmt, model, task, setting))
-                    if c:
-                        xs.append(t_index + (i - (len(MODELS) * len(settings) - 1) / 2) * width)
-                        ys.append(100 * c["mean"])
-                        if c["std"] is None:
-                            errs.append((100 * (c["mean"] - c["low"]), 100 * (c["high"] - c["mean"])))
-                        else:
-                            errs.append((100 * c["std"], 100 * c["std"]))
-                if xs:
-                    ax.bar(xs, ys, width, yerr=list(zip(*errs)), capsize=2, label=f"{model} {setting}",
-                           hatch="//" if setting != "zero-shot" else None)
-                i += 1
-        ax.set_xticks(range(len(TASKS)), TASKS)
+        shown = [(m, o) for m in models if (o := overview(data, metric, "metaicl", m)) is not None]
+        xs = range(len(shown))
+        zero = [100 * o["zero_shot"]["mean"] for _, o in shown]
+        zero_err = [[100 * (o["zero_shot"]["mean"] - o["zero_shot"]["low"]) for _, o in shown],
+                    [100 * (o["zero_shot"]["high"] - o["zero_shot"]["mean"]) for _, o in shown]]
+        kshot = [100 * o["k_shot"]["mean"] for _, o in shown]
+        kshot_err = [100 * (o["k_shot"]["std"] or 0) for _, o in shown]
+        ax.bar([x - 0.2 for x in xs], zero, 0.4, yerr=zero_err, capsize=2, label="zero-shot (Wilson 95%)")
+        ax.bar([x + 0.2 for x in xs], kshot, 0.4, yerr=kshot_err, capsize=2, hatch="//",
+               label="4-shot (± std over 3 demonstration seeds)")
+        ax.set_xticks(list(xs), [m for m, _ in shown], rotation=35, ha="right", fontsize=8)
         ax.set_title("accuracy" if metric == "accuracy" else "accuracy after batch calibration")
-    axes[0].set_ylabel("accuracy (%)")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=6, fontsize=8)
-    fig.suptitle("SmolLM2-135M, held-out tasks in MetaICL format: base, after MetaICL warmup, after the control\n"
-                 "(zero-shot: Wilson 95% interval, n=200; 4-shot: mean ± std over 3 demonstration seeds)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+        ax.set_ylim(30, 80)
+    axes[0].set_ylabel(f"mean accuracy over {', '.join(TASKS)} (%)")
+    axes[0].legend(fontsize=8, loc="upper left")
+    fig.suptitle("SmolLM2-135M, held-out tasks in MetaICL raw format, after each warmup variant (n=200 per task)",
+                 fontsize=10)
+    fig.tight_layout()
     fig.savefig(HERE / "accuracy.png", dpi=110)
 
 
-def plot_loss() -> dict:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    curves = {}
-    for name in ("metaicl", "control"):
-        path = HERE / name / "metrics.jsonl"
-        if not path.exists():
-            continue
-        rows = [json.loads(line) for line in path.open()]
-        curves[name] = {"loss": [r["loss"] for r in rows], "tokens_per_s": statistics.median(r["tokens_per_s"]
-                                                                                              for r in rows)}
-        ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label=f"{name} ({'4' if name == 'metaicl' else '0'} shots)")
+def plot_loss(info: dict) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, v in info.items():
+        if "loss" in v:
+            ax.plot(v["steps_axis"], v["loss"], label=f"{name} ({v['what']})", lw=1)
     ax.set_xlabel("optimizer step (4 examples)")
     ax.set_ylabel("loss on the query's output tokens")
-    ax.legend()
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(HERE / "loss.png", dpi=110)
-    return curves
 
 
 def main() -> None:
-    data = cells()
-    (HERE / "table.md").write_text(table(data))
-    curves = plot_loss()
-    plot_accuracy(data)
+    rows = read_rows(HERE / "runs.csv")
+    data, models, info = cells(rows), models_in(rows), training_info()
+    (HERE / "table.md").write_text(overview_table(data, models, info) + task_table(data, models)
+                                   + training_table(info))
+    plot_loss(info)
+    plot_accuracy(data, models)
     summary = {"cells": [{"metric": k[0], "format": k[1], "model": k[2], "task": k[3], "setting": k[4], **v}
                          for k, v in sorted(data.items())],
-               "training": {k: {"first_4_mean_loss": statistics.mean(v["loss"][:4]),
-                                "last_4_mean_loss": statistics.mean(v["loss"][-4:]),
-                                "median_tokens_per_s": v["tokens_per_s"]} for k, v in curves.items()}}
+               "overview": {metric: {m: overview(data, metric, "metaicl", m) for m in models} for metric in METRICS},
+               "training": {k: {f: v[f] for f in v if f not in ("loss", "steps_axis")} for k, v in info.items()}}
     (HERE / "summary.json").write_text(json.dumps(summary, indent=1))
     print((HERE / "table.md").read_text())
 

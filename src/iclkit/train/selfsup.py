@@ -8,7 +8,8 @@ overlap, so the query's answer is never inside a demonstration (the leakage the 
 Objectives (templates are ours; the paper released no code):
 
 * ``nsg`` next sentence generation: sentences → the sentence that follows;
-* ``mwp`` masked word prediction: a sentence with 1-3 words blanked as ``___`` → the blanked words in order;
+* ``mwp`` masked word prediction: a sentence with 1-3 words blanked as ``___`` (at most one per 4 words) → the
+  blanked words in order;
 * ``lpp`` last phrase prediction: a sentence without its last 1-4 words → those words;
 * ``cls`` classification: two sentences, original or corrupted (order swapped, or one replaced by a sentence of
   another document) → ``True``/``False`` (is the text original?).
@@ -70,7 +71,9 @@ def _nsg(window: list[str], rng: random.Random, other: list[str]) -> Instance:
 def _mwp(window: list[str], rng: random.Random, other: list[str]) -> Instance:
     words = window[0].split()
     candidates = [i for i, w in enumerate(words) if w.isalpha() and len(w) > 3] or list(range(len(words)))
-    picked = sorted(rng.sample(candidates, min(rng.randint(1, 3), len(candidates))))
+    # At most one blank per 4 words, so a short sentence keeps some context instead of becoming "___ ___ ___ .".
+    limit = min(rng.randint(1, 3), len(candidates), max(1, len(words) // 4))
+    picked = sorted(rng.sample(candidates, limit))
     answer = " ".join(words[i] for i in picked)
     return " ".join("___" if i in picked else w for i, w in enumerate(words)), answer
 

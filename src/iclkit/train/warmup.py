@@ -107,9 +107,19 @@ def _instruction_input(spec: TaskSpec, example: Example) -> str:
     return "\n".join(f"{f.capitalize()}: {example.fields[f]}" for f in spec.input_fields)
 
 
+def task_instruction(spec: TaskSpec) -> str:
+    """The task statement shown by the instruction templates: the template's own instruction when it has one,
+    else the catalogue description up to its first ";". What follows the ";" in the shipped descriptions is a note
+    about iclkit's splits ("eval is the labelled validation split"), which is no instruction to train on."""
+    if spec.template.instruction:
+        return spec.template.instruction
+    text = (spec.description or "").split(";")[0].strip().rstrip(".")
+    return f"{text}." if text else f"Classify the {spec.name} example."
+
+
 def _render_instruction(template: str, spec: TaskSpec, example: Example) -> str:
     words = [spec.verbalizer[lab] for lab in spec.labels]
-    return template.format(description=spec.description or f"Classify the {spec.name} example.",
+    return template.format(description=task_instruction(spec),
                            input=_instruction_input(spec, example), options="\n".join(f"- {w}" for w in words),
                            choices=", ".join(words))
 
@@ -159,12 +169,21 @@ def symbol_map(labels: Sequence[str], rng: random.Random) -> dict[str, str]:
 
 
 def _covering_demos(task: TaskData, q: int, shots: int, rng: random.Random) -> list[Example]:
-    """``shots`` demonstrations with every label present at least once when ``shots`` >= the number of labels."""
+    """``shots`` demonstrations with every label present at least once when ``shots`` >= the number of labels.
+
+    With fewer shots than labels (TREC's 6 or SST-5's 5 at 4 shots) the demonstrations show distinct labels, the
+    query's among them: a symbol the prompt never shows cannot be inferred, so such a prompt would teach nothing
+    but noise. (Before this, the demonstrations were drawn at random in that case.)"""
     demos = _demos(task, q, len(task.pool), rng)
     first = {}
     for d in demos:
         first.setdefault(d.label, d)
-    chosen = list(first.values())[:shots] if shots >= len(first) else []
+    if shots >= len(first):
+        chosen = list(first.values())
+    else:
+        own = task.pool[q].label
+        chosen = ([first[own]] if own in first else []) + [d for label, d in first.items() if label != own]
+        chosen = chosen[:shots]
     chosen += [d for d in demos if d not in chosen][:shots - len(chosen)]
     rng.shuffle(chosen)
     return chosen
