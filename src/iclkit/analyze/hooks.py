@@ -90,6 +90,11 @@ def rotated_qk(layer: AttentionLayer, hidden: torch.Tensor, position_embeddings)
     return q, q_rot, k_rot
 
 
+def rotate(layer: AttentionLayer, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE on one tensor of queries or keys (the modelling file's helper turns a (q, k) pair)."""
+    return layer.rotary(x, x, cos, sin)[0]
+
+
 def expand_kv(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     """(..., n_kv, T, hd) → (..., n_heads, T, hd): each key/value head serves n_heads / n_kv query heads (GQA)."""
     return x.repeat_interleave(n_heads // x.shape[-3], dim=-3)
@@ -176,7 +181,7 @@ class Recorder:
         if not (self.rows or self.keep_keys):
             return
         k = project(attn, hidden, "k")
-        k_rot = layer.rotary(k, k, cos, sin)[1]  # the rotary helper turns a (q, k) pair; only k is wanted here
+        k_rot = rotate(layer, k, cos, sin)
         if self.keep_keys:
             self.keys[layer.index] = k_rot[0].float()
         if not self.rows:
@@ -186,7 +191,7 @@ class Recorder:
         at = torch.tensor([r.position for r in self.rows])
         q = project(attn, hidden[rows, at][:, None], "q")  # (B, H, 1, hd)
         angle = rows if cos.shape[0] > 1 else torch.zeros_like(rows)
-        q_rot = layer.rotary(q, q, cos[angle, at][:, None], sin[angle, at][:, None])[0][:, :, 0]  # (B, H, hd)
+        q_rot = rotate(layer, q, cos[angle, at][:, None], sin[angle, at][:, None])[:, :, 0]  # (B, H, hd)
         k_all = expand_kv(k_rot, layer.n_heads)
         self.q[layer.index] = (q[:, :, 0] * attn.scaling).reshape(len(self.rows), -1).float().cpu()
         self.scores[layer.index] = [
