@@ -5,6 +5,8 @@
 #      the paper's way) from {1e-2, 1e-3, 1e-4}, with the controls in $CONTROLS (default: all three);
 #   2. seeds 0, 1, 2 at the learning rate seed 0's held-out selection chose (the grid is not rerun per seed; seed 0's
 #      records are copied from step 1: same demonstrations, same learning rate, same computation).
+# SEED0_ONLY=1 runs step 1 only (used to add the controls to tasks whose three-seed rows already exist; step 1's
+# main numbers are recomputed and equal the committed seed-0 ones: same demonstrations, learning rate and code path).
 # Usage: sh results/analysis/run_six_tasks.sh MODEL LIMIT TASK...
 set -e
 MODEL=$1; LIMIT=$2; shift 2
@@ -16,6 +18,7 @@ for T in "$@"; do
         --kendall-n $LIMIT --seeds 0 --lr-selection heldout,eval --lr-grid 0.01,0.001,0.0001 --heldout-n 32 \
         --controls "${CONTROLS-random-init,shuffled-labels,other-demos}" --out $A --no-progress
     mkdir -p $R/$T-$MODEL-seed0-controls && cp $A/analysis.json $A/*.png $R/$T-$MODEL-seed0-controls/
+    [ "${SEED0_ONLY:-0}" = 1 ] && continue
     LR=$($PY -c "import json; print(json.load(open('$A/analysis.json'))['seeds'][0]['lr'])")
     mkdir -p $B/seed0 && cp $A/seed0/zsl.npz $A/seed0/icl.npz $A/seed0/ft.npz $A/seed0/ft_train.npz $B/seed0/
     nice -n 5 $PY -m iclkit.cli.main analyze icl-vs-ft --task $T --model $MODEL --shots 32 --limit $LIMIT \
