@@ -122,3 +122,29 @@ def test_unknown_options_are_refused_before_anything_runs(data_file, tmp_path):
         run(config(data_file, tmp_path, retriever="topk", retriever_options={"per_query": True}), lm=lm,
             log=lambda s: None)
     assert lm.calls == [] and not (tmp_path / "run").exists()
+
+
+# ----------------------------------------------------------------------------------------------- momentum at inference
+def test_momentum_eta_loads_the_model_with_momentum_attention(tmp_path):
+    from iclkit.pipeline import load_lm
+    from iclkit.testing import tiny_llama, tiny_tokenizer
+    from iclkit.types import LLRequest
+
+    folder = tmp_path / "tiny"
+    tiny_llama().save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    request = [LLRequest(context="good movie . Label:", continuation=" positive")]
+    plain = load_lm(RunConfig(model=str(folder), device="cpu"))
+    momentum = load_lm(RunConfig(model=str(folder), device="cpu", momentum_eta=0.5))
+    assert momentum.model.config._attn_implementation.startswith("momentum_")
+    assert all(m.momentum_eta == 0.5 for m in momentum.model.modules() if hasattr(m, "momentum_eta"))
+    assert abs(plain.loglikelihood(request)[0].logprob - momentum.loglikelihood(request)[0].logprob) > 1e-4
+
+
+@pytest.mark.parametrize("values, message", [({"momentum_eta": 1.5}, "in \\(0, 1\\)"),
+                                             ({"momentum_eta": 0.3, "backend": "openai"}, "needs the hf back-end")])
+def test_bad_momentum_settings_are_refused_naming_the_key(values, message):
+    from iclkit.pipeline import load_lm
+
+    with pytest.raises(IclkitError, match=message):
+        load_lm(RunConfig(**values))

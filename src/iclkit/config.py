@@ -58,6 +58,9 @@ class RunConfig:
     # Chat templates (classification and generation)
     chat_template: bool = False             # apply the model's own chat template; instruction -> system message
     multiturn: bool = False                 # chat: demonstrations as alternating user/assistant turns
+    # Momentum attention (Dai et al. 2023 §5) added to a pretrained hf model at inference: a control, since the model
+    # was not trained with it (iclkit.train.momentum). None: plain attention.
+    momentum_eta: float | None = None
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -79,7 +82,7 @@ class RunConfig:
         out["backend_options"] = dict(self.backend_options)
         for key in ("format_options", "task_options", "generation"):
             out[key] = dict(getattr(self, key))
-        for key in GENERATION_KEYS:  # left out at their defaults: run directories made before them still resume
+        for key in (*GENERATION_KEYS, "momentum_eta"):  # left out at their defaults: older run directories resume
             if out[key] in (None, False, {}):
                 del out[key]
         out["ordering"] = self.resolved_ordering
@@ -90,7 +93,7 @@ class RunConfig:
 # typo (`shots: eight`, `seed: 1.5`) stops at load time naming the key instead of deep inside a run.
 _INT_FIELDS = {"shots": 0, "seed": 0, "batch_size": 1, "limit": 1, "eval_seed": 0, "max_length": 1}
 _OPTIONAL = {"data_file", "eval_file", "ordering", "instruction", "limit", "eval_seed", "max_length", "device", "out",
-             "format"}
+             "format", "momentum_eta"}
 _MAPPING_FIELDS = ("backend_options", "retriever_options", "scorer_options", "format_options", "task_options",
                    "generation")
 _BOOL_FIELDS = ("chat_template", "multiturn")
@@ -113,6 +116,9 @@ def check_field_types(config: RunConfig) -> None:
         elif f.name in _MAPPING_FIELDS:
             if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
                 raise IclkitError(f"key '{f.name}': expected a mapping of option names to values, got {value!r}")
+        elif f.name == "momentum_eta":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+                raise IclkitError(f"key 'momentum_eta': expected a number in (0, 1) or null, got {value!r}")
         elif f.name == "text_fields":
             if not isinstance(value, tuple) or not value or not all(isinstance(v, str) and v for v in value):
                 raise IclkitError(f"key 'text_fields': expected a non-empty list of field names, got {value!r}")

@@ -95,8 +95,16 @@ def check_config(config: RunConfig, *, model: bool = True) -> None:
 def load_lm(config: RunConfig) -> LanguageModel:
     from iclkit.lm.backends import load_backend
 
-    return load_backend(config.backend, config.model, device=config.device, max_length=config.max_length,
-                        batch_size=config.batch_size, options=config.backend_options)
+    if config.momentum_eta is not None and config.backend != "hf":
+        raise IclkitError(f"momentum_eta needs the hf back-end (it rewires the model's attention), not "
+                          f"'{config.backend}'")
+    lm = load_backend(config.backend, config.model, device=config.device, max_length=config.max_length,
+                      batch_size=config.batch_size, options=config.backend_options)
+    if config.momentum_eta is not None:
+        from iclkit.train.momentum import add_momentum
+
+        add_momentum(lm.model, config.momentum_eta)
+    return lm
 
 
 class Runner:

@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "least-to-most (options via --set format_options.KEY=VALUE)")
     p.add_argument("--chat-template", action="store_true", help="apply the model's own chat template")
     p.add_argument("--multiturn", action="store_true", help="with --chat-template: demonstrations as turns")
+    p.add_argument("--momentum-eta", type=float, help="hf: add momentum attention with this decay in (0, 1) at "
+                   "inference (Dai et al. 2023 §5; a control: the model was not trained with it)")
     p.add_argument("--max-new-tokens", type=int, help="generation: tokens per model call")
     p.add_argument("--temperature", type=float, help="generation: 0 = greedy (default); > 0 samples")
     p.add_argument("--n-samples", type=int, help="generation: self-consistency, majority vote over n chains")
@@ -72,7 +74,8 @@ def _config_from_flags(args: argparse.Namespace):
     if args.normalization:
         values["scorer_options"] = {"normalization": args.normalization}
     values.update({k: v for k, v in (("format", args.format), ("chat_template", args.chat_template or None),
-                                     ("multiturn", args.multiturn or None)) if v is not None})
+                                     ("multiturn", args.multiturn or None),
+                                     ("momentum_eta", args.momentum_eta)) if v is not None})
     generation = {k: v for k, v in (("max_new_tokens", args.max_new_tokens), ("temperature", args.temperature),
                                     ("n_samples", args.n_samples)) if v is not None}
     if generation:
