@@ -142,9 +142,11 @@ class SeedStudy:
         demos = bench.fitting(bench.demos(self.seed))
         mats = bench.materials(demos)
         exclude = {d.id for d in demos}
-        other = bench.fitting(bench.demos(self.seed + 7919, exclude))[: len(demos)] if "other-demos" in \
-            cfg.controls else []
+        # The other-demos control's set is drawn (and kept out of the held-out LR slice) whether or not that control
+        # runs, so that asking for a control never changes the main study's learning rate.
+        other = bench.fitting(bench.demos(self.seed + 7919, exclude))[: len(demos)]
         lr, lr_report = self.learning_rate(mats, exclude | {d.id for d in other})
+        other = other if "other-demos" in cfg.controls else []
         zsl = self.setting("zsl", mats.zsl_rows)
         icl = self.setting("icl", mats.icl_rows, prefix=mats.icl_prefix)
         ft, train_q = self.ft_setting("ft", mats, lr)

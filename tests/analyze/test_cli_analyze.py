@@ -74,3 +74,20 @@ def test_two_selection_modes_fine_tune_once_per_learning_rate(tiny_path, tmp_pat
     assert set(seed["lr_selection"]) == {"heldout", "eval"}
     # one FT per grid value shared by both modes, then the recorded FT at the chosen rate
     assert sorted(calls[:2]) == [0.01, 0.1] and len(calls) == 3 and calls[2] == seed["lr"]
+
+
+def test_requesting_a_control_does_not_change_the_held_out_slice(tiny_path, tmp_path, monkeypatch):
+    from iclkit.analysis_materials import Workbench
+
+    excluded: list[set[str]] = []  # what the held-out LR slice must avoid: on a small pool it decides the slice
+    real = Workbench.heldout
+    monkeypatch.setattr(Workbench, "heldout", lambda self, exclude: excluded.append(set(exclude)) or real(
+        self, exclude))
+    for controls in ("", "other-demos"):
+        argv = ["analyze", "icl-vs-ft", "--model", tiny_path, "--task", "sst2", "--shots", "2", "--seeds", "0",
+                "--limit", "3", "--lr-selection", "heldout", "--lr-grid", "0.01", "--heldout-n", "4",
+                "--kendall-n", "2", "--controls", controls, "--out", str(tmp_path / f"run{controls}"),
+                "--no-progress"]
+        assert main(argv) == 0
+    # the demonstrations and the other-demos control's set, in both runs
+    assert len(excluded) == 2 and excluded[0] == excluded[1] and len(excluded[0]) == 4
