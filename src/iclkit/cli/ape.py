@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from iclkit.config import OVERRIDE_HELP
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ape", help="propose and select an instruction (APE); saves the best as a task YAML")
@@ -17,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-subsample", type=int, default=4, help="sampled proposals per subset")
     p.add_argument("--heldout", type=int, default=50, help="pool examples the candidates are scored on")
     p.add_argument("--out", required=True, help="directory for ape.json and <task>-ape.yaml")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="other run config keys")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help=f"other run config keys; {OVERRIDE_HELP}")
     p.set_defaults(handler=cmd_ape)
 
 
