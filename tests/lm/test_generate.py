@@ -77,3 +77,22 @@ def test_prompt_filling_the_context_is_a_clear_error():
     lm = tiny_hflm("llama", max_length=8)
     with pytest.raises(IclkitError, match="no room to generate"):
         lm.generate([GenRequest("Sentence: the plot is good and the acting is bad", (), 4)])
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_transposed_head_computes_the_same_logits(bias):
+    import torch
+
+    from iclkit.lm.generate import _TransposedHead
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(16, 50, bias=bias)
+    hidden = torch.randn(3, 2, 16)
+    assert torch.allclose(_TransposedHead(head)(hidden), head(hidden), atol=1e-6)
+
+
+def test_generation_puts_the_model_head_back():
+    lm = tiny_hflm("gemma")
+    head = lm.model.get_output_embeddings()
+    lm.generate([GenRequest("it was", (), 3), GenRequest("news world", (), 3)])
+    assert lm.model.get_output_embeddings() is head
