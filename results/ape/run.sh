@@ -7,7 +7,8 @@
 #   HELDOUT=30 LIMIT=60 bash results/ape/run.sh rte   # smaller slices (the docs say where these were used)
 #   EVAL_ONLY=1 bash results/ape/run.sh sst2           # only the three evaluations, with the committed <task>-ape.yaml
 # Writes results/ape/<task>-smollm2/: ape.json (every candidate's held-out accuracy), <task>-ape.yaml and
-# eval-{none,hand,ape}.json; then results/ape/table.md.
+# eval-{none,hand,ape}.json; then results/ape/table.md and fixed-rule.md. Searches run before the choice fix saved the
+# best candidate even below a baseline; rechoose.py applies the fixed rule to their committed held-out scores.
 set -euo pipefail
 export OMP_NUM_THREADS=1
 heldout=${HELDOUT:-50}
@@ -41,3 +42,4 @@ for task in "${tasks[@]}"; do
   for v in none hand ape; do cp "runs/ape-eval/$task/$v/summary.json" "$out/eval-$v.json"; done
 done
 python results/ape/table.py  # table.md, table.csv and each task's correct.json (per-example, for paired intervals)
+python results/ape/rechoose.py  # fixed-rule.{json,md}: the choice iclkit.ape.choose makes from the held-out scores

@@ -52,7 +52,10 @@ for out in sorted(here.glob("*-smollm2"), key=lambda p: ORDER.index(p.name.split
     row = {"task": task, "n_heldout": ape["settings"]["n_heldout"], "n_eval": ev["ape"]["n"],
            "candidates": len(ape["heldout_accuracy"]["candidates"]),
            "heldout_none": held["none"], "heldout_hand": held.get("hand-written"),
-           "heldout_ape": ape["best"]["accuracy"], "ape_instruction": ape["best"]["instruction"],
+           # The saved (and evaluated) prompt: searches since the choice fix record it as "chosen"; before, the best
+           # candidate was always saved (rechoose.py applies the fixed rule to those).
+           "heldout_ape": ape.get("chosen", ape["best"])["accuracy"],
+           "ape_instruction": ape.get("chosen", ape["best"])["instruction"] or "(no instruction)",
            "hand_instruction": ape["config"]["instruction"]}
     for v in VARIANTS:
         acc = ev[v]["metrics"]["accuracy"]

@@ -6,6 +6,11 @@ The pool is split (seeded): the first ``n_propose`` examples give the proposal d
 as the APE code) and the run's few-shot demonstrations; the next ``n_heldout`` are the scoring slice, so candidates
 are never scored on the examples that suggested them. Each candidate, the hand-written instruction (if the task
 has one) and no instruction are scored by execution accuracy on that slice with the run's scorer and shots.
+
+The saved choice is the best of the candidates *and* the two baselines (:func:`choose`): a search whose best
+proposal scores below no instruction saves no instruction, and a tie goes to the simpler prompt (no instruction,
+then the hand-written one, then a candidate). ``ape.json`` keeps the best candidate under ``best`` and the saved
+choice under ``chosen`` with ``chosen_from``: ``"candidate"``, ``"none"`` or ``"hand-written"``.
 """
 
 from __future__ import annotations
@@ -76,17 +81,47 @@ def search(config: RunConfig, settings: ApeSettings, out: Path, *, lm=None, log=
     if not ranked:
         raise IclkitError("APE: the model proposed no usable instruction (empty completions)")
     best_score, _, best = ranked[0]
+    chosen_from, chosen, chosen_score = choose(baselines, scores, (best, best_score))
     out.mkdir(parents=True, exist_ok=True)
     result = {"task": task.name, "model": config.model, "settings": dataclasses.asdict(settings),
               "heldout_accuracy": {"baselines": scores, "candidates": [{"instruction": c, "accuracy": s}
                                                                         for s, _, c in ranked]},
-              "best": {"instruction": best, "accuracy": best_score}, "config": config.to_dict()}
+              "best": {"instruction": best, "accuracy": best_score},
+              "chosen_from": chosen_from, "chosen": {"instruction": chosen, "accuracy": chosen_score},
+              "config": config.to_dict()}
     (out / "ape.json").write_text(json.dumps(result, indent=2) + "\n")
     yaml_path = out / f"{task.name}-ape.yaml"
-    yaml_path.write_text(yaml.safe_dump({"include": _task_file(config), "name": f"{task.name}-ape",
-                                         "template": {"instruction": best}}, sort_keys=False))
+    yaml_path.write_text(yaml.safe_dump(_task_yaml(config, task.name, chosen), sort_keys=False))
     result["task_yaml"] = str(yaml_path)
     return result
+
+
+# Tie order: the simpler prompt first (no instruction, the hand-written one, then a generated candidate).
+CHOICE_ORDER = ("none", "hand-written", "candidate")
+
+
+def choose(baselines: dict[str, str | None], scores: dict[str, float],
+           best: tuple[str, float]) -> tuple[str, str | None, float]:
+    """(chosen_from, instruction, held-out accuracy): the highest held-out accuracy among the baselines
+    (``baselines`` name -> instruction, ``scores`` name -> accuracy) and the best candidate ``(text, accuracy)``;
+    ties go to the earlier of :data:`CHOICE_ORDER`. APE itself only ranks its proposals, but saving a proposal that
+    scored below no instruction would make the saved task worse by the search's own measure."""
+    options = {name: (baselines[name], scores[name]) for name in baselines} | {"candidate": best}
+    name = max(options, key=lambda n: (options[n][1], -CHOICE_ORDER.index(n)))
+    return name, *options[name]
+
+
+def _task_yaml(config: RunConfig, name: str, instruction: str | None) -> dict[str, Any]:
+    """The saved task: the original one with the chosen instruction. No instruction leaves ``template`` out,
+    unless the original task file has an instruction of its own, which ``instruction: null`` then removes."""
+    from iclkit.data.tasks import load_task
+
+    data: dict[str, Any] = {"include": _task_file(config), "name": f"{name}-ape"}
+    if instruction is not None:
+        data["template"] = {"instruction": instruction}
+    elif load_task(config.task).template.instruction:
+        data["template"] = {"instruction": None}
+    return data
 
 
 def _task_file(config: RunConfig) -> str:

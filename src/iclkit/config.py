@@ -153,12 +153,35 @@ def run_config(values: Mapping[str, Any], *, where: str = "config") -> RunConfig
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """``key=value`` with a YAML value (``shots=4``, ``limit=null``, ``scorer_options={normalization: pmi}``);
-    dotted keys set one option (``scorer_options.normalization=pmi``)."""
+    """``key=value``; dotted keys set one option (``scorer_options.normalization=pmi``). See :func:`parse_value`."""
     if "=" not in text:
         raise IclkitError(f"override {text!r} is not key=value")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw) if raw.strip() else None
+    return key.strip(), parse_value(raw)
+
+
+def parse_value(raw: str) -> Any:
+    """The value of a ``key=value`` override. YAML reads numbers, booleans, null, quoted strings and containers
+    written in brackets or braces (``shots=4``, ``limit=null``, ``stop=["\\n"]``,
+    ``scorer_options={normalization: pmi}``); any other text is kept as typed (stripped), because free text such as
+    an instruction (``instruction=Classify: positive or negative``) often reads as a YAML mapping, loses a
+    ``" # ..."`` tail as a comment, or is not valid YAML at all. An empty value is null."""
+    if not raw.strip():
+        return None
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw.strip()
+    if isinstance(value, (Mapping, list)) and not raw.lstrip().startswith(("{", "[")):
+        return raw.strip()  # "Classify: a or b", "- item": YAML's block forms, never meant on a command line
+    if isinstance(value, str) and not raw.lstrip().startswith(("'", '"')):
+        return raw.strip()  # unquoted text as typed: YAML would drop a " # ..." part as a comment
+    return value
+
+
+# The rule above, for the CLI help of every --set / KEY=VALUE argument.
+OVERRIDE_HELP = ("VALUE is read as YAML only when it is a number, true/false, null, a 'quoted string', a [list] or a "
+                 "{mapping}; any other text, colons included, is kept as typed")
 
 
 def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

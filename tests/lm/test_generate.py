@@ -3,6 +3,7 @@ prefix encoded once, per-request seeded sampling, and clear errors."""
 
 import pytest
 
+import iclkit.lm.generate
 from iclkit.errors import IclkitError
 from iclkit.lm.base import GenRequest
 from iclkit.lm.generate import generate_one_by_one
@@ -22,10 +23,28 @@ def test_batched_greedy_equals_one_at_a_time(kind):
     assert lm.generate(requests) == generate_one_by_one(lm, requests)
 
 
-def test_gemma_sliding_window_longer_than_window_stays_exact():
-    lm = tiny_hflm("gemma")  # window 8: every prompt outgrows it
-    requests = [GenRequest(PREFIX + q, stop=(), max_new_tokens=12) for q in QUERIES]
+def batch_sizes(monkeypatch) -> list[int]:
+    """Rows per decoded batch, recorded as generation runs."""
+    sizes: list[int] = []
+    decode = iclkit.lm.generate._decode
+
+    def spy(lm, rows, prefix_cache, n_shared):
+        sizes.append(len(rows))
+        return decode(lm, rows, prefix_cache, n_shared)
+
+    monkeypatch.setattr(iclkit.lm.generate, "_decode", spy)
+    return sizes
+
+
+@pytest.mark.parametrize("prefix", [PREFIX, ""], ids=["shared-prefix", "no-prefix"])
+def test_gemma_rows_of_different_lengths_outgrowing_the_window_batch_together_exactly(prefix, monkeypatch):
+    lm = tiny_hflm("gemma")  # window 8: every prompt outgrows it, by a different number of tokens
+    requests = [GenRequest(prefix + q * 3, stop=(), max_new_tokens=12) for q in QUERIES]
+    lengths = {len(lm._encode(r.context)) for r in requests}
+    assert len(lengths) == len(requests) and min(lengths) > lm.model.config.sliding_window
+    sizes = batch_sizes(monkeypatch)
     assert lm.generate(requests) == generate_one_by_one(lm, requests)
+    assert sizes == [len(requests)]  # one batch across lengths (the old path split by length: 5 batches of 1)
 
 
 def test_shared_prefix_is_encoded_once_per_run():
@@ -58,3 +77,22 @@ def test_prompt_filling_the_context_is_a_clear_error():
     lm = tiny_hflm("llama", max_length=8)
     with pytest.raises(IclkitError, match="no room to generate"):
         lm.generate([GenRequest("Sentence: the plot is good and the acting is bad", (), 4)])
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_transposed_head_computes_the_same_logits(bias):
+    import torch
+
+    from iclkit.lm.generate import _TransposedHead
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(16, 50, bias=bias)
+    hidden = torch.randn(3, 2, 16)
+    assert torch.allclose(_TransposedHead(head)(hidden), head(hidden), atol=1e-6)
+
+
+def test_generation_puts_the_model_head_back():
+    lm = tiny_hflm("gemma")
+    head = lm.model.get_output_embeddings()
+    lm.generate([GenRequest("it was", (), 3), GenRequest("news world", (), 3)])
+    assert lm.model.get_output_embeddings() is head

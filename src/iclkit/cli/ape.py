@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from iclkit.config import OVERRIDE_HELP
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ape", help="propose and select an instruction (APE); saves the best as a task YAML")
+    p = sub.add_parser("ape", help="propose and select an instruction (APE); saves the best of the candidates, "
+                       "the hand-written instruction and none as a task YAML")
     p.add_argument("--task", default="sst2")
     p.add_argument("--model", default="gemma3-270m")
     p.add_argument("--backend", default="hf")
@@ -17,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-subsample", type=int, default=4, help="sampled proposals per subset")
     p.add_argument("--heldout", type=int, default=50, help="pool examples the candidates are scored on")
     p.add_argument("--out", required=True, help="directory for ape.json and <task>-ape.yaml")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="other run config keys")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help=f"other run config keys; {OVERRIDE_HELP}")
     p.set_defaults(handler=cmd_ape)
 
 
@@ -31,8 +35,14 @@ def cmd_ape(args: argparse.Namespace) -> int:
     settings = ApeSettings(n_subsamples=args.subsamples, n_per_subsample=args.per_subsample, n_heldout=args.heldout)
     result = search(config, settings, Path(args.out))
     scores = result["heldout_accuracy"]["baselines"]
-    print(f"best: {result['best']['instruction']!r} held-out accuracy {result['best']['accuracy']:.3f} "
+    print(f"best candidate: {result['best']['instruction']!r} held-out accuracy {result['best']['accuracy']:.3f} "
           f"(no instruction {scores['none']:.3f}"
           + (f", hand-written {scores['hand-written']:.3f}" if "hand-written" in scores else "") + ")")
+    chosen, source = result["chosen"], result["chosen_from"]
+    if source == "candidate":
+        print(f"chosen: the best candidate (held-out accuracy {chosen['accuracy']:.3f})")
+    else:  # a baseline scored at least as well as every candidate: the simpler prompt is saved
+        what = "no instruction" if source == "none" else f"the hand-written instruction {chosen['instruction']!r}"
+        print(f"chosen: {what} (held-out accuracy {chosen['accuracy']:.3f}); no candidate scored higher")
     print(f"saved {result['task_yaml']} (use it as --task)")
     return 0

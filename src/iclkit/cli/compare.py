@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from iclkit.config import OVERRIDE_HELP
+
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip())
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scorer", default="direct")
     p.add_argument("--limit", type=int, help="seeded evaluation slice per task")
     p.add_argument("--set", nargs="*", default=[], metavar="METHOD.KEY=VALUE",
-                   help="method options, e.g. dpp.candidate_num=30 votek.budget=50")
+                   help=f"method options, e.g. dpp.candidate_num=30 votek.budget=50; {OVERRIDE_HELP}")
     p.add_argument("--one-seed", type=_names, default=(),
                    help="methods whose selection does not depend on the seed (e.g. bm25,topk,dpp): first seed only")
     p.add_argument("--baseline", default="random",

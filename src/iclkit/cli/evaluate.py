@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from iclkit.config import OVERRIDE_HELP
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate one configuration given by flags")
@@ -43,17 +45,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=int, help="generation: tokens per model call")
     p.add_argument("--temperature", type=float, help="generation: 0 = greedy (default); > 0 samples")
     p.add_argument("--n-samples", type=int, help="generation: self-consistency, majority vote over n chains")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="any other config key")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help=f"any other config key; {OVERRIDE_HELP}")
     p.set_defaults(handler=cmd_eval)
 
     p = sub.add_parser("run", help="run a run/experiment YAML (see configs/)")
     p.add_argument("config", help="YAML file")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override config keys, e.g. limit=100")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help=f"override config keys, e.g. limit=100; {OVERRIDE_HELP}")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("validate", help="check a YAML config (keys, task, names) without running it")
     p.add_argument("config")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help=OVERRIDE_HELP)
     p.set_defaults(handler=cmd_validate)
 
 

@@ -229,7 +229,7 @@ class HFLM(LocalTokenizer):
             keep = real.clone()
         # Padding nodes see themselves, so no query row is fully masked (NaN or slow paths in some attention kernels).
         ancestry |= torch.eye(width, dtype=torch.bool)
-        mask = self._tree_masks(ancestry, real, pos, cache, n_shared)
+        mask = self._attention_masks(ancestry, real, pos, pos, n_shared, cached=cache is not None)
         if cache is not None:
             cache = _fork(cache, n_rows)
         out = self.model(input_ids=ids.to(self.device), attention_mask=mask, position_ids=pos.to(self.device),
@@ -250,21 +250,30 @@ class HFLM(LocalTokenizer):
                     results.append((index, LLResult(total, len(scored), greedy)))
         return results
 
-    def _tree_masks(self, ancestry: torch.Tensor, real: torch.Tensor, pos: torch.Tensor, cache, n_shared: int):
-        """Additive 4-D masks: a node sees the cached prefix and its own ancestors, and, in sliding-window layers,
-        only keys fewer than ``window`` positions back (what that layer would see in the plain sequence)."""
+    def _attention_masks(self, allowed: torch.Tensor, q_real: torch.Tensor, q_pos: torch.Tensor,
+                         k_pos: torch.Tensor, n_shared: int, cached: bool):
+        """Additive 4-D masks, one per layer kind, built from real token positions rather than cache slots.
+
+        The keys of a call are the cached prefix (``n_shared`` tokens; a sliding layer's cache holds only its last
+        ``window - 1``) followed by the call's own slots, whose positions are ``k_pos`` [rows, keys]. Query ``i`` of
+        row ``r`` (position ``q_pos[r, i]``) sees the prefix if ``q_real[r, i]`` and the slots ``allowed[r, i]``
+        marks; in sliding-window layers, only keys fewer than ``window`` positions back, as that layer would see
+        in the plain sequence. Padding therefore never takes a place in a window. Used by the tree scoring (slots
+        are trie nodes, ``allowed`` their ancestry) and by batched generation (slots are each row's prompt and
+        generated tokens, ``allowed`` every real earlier one). Returns one tensor when every layer is full
+        attention, else a dict by layer kind (what Gemma-3's forward accepts as ``attention_mask``)."""
         masks = {}
         for kind in self._layer_kinds:
             window = self._window if kind == "sliding_attention" else None
             kept = n_shared
-            if window is not None and cache is not None:
+            if window is not None and cached:
                 kept = min(n_shared, window - 1)  # a sliding layer's cache holds only the last window - 1 keys
-            key_pos = torch.cat([torch.arange(n_shared - kept, n_shared).expand(pos.shape[0], kept), pos], dim=1)
-            allowed = torch.cat([real[:, :, None].expand(-1, -1, kept), ancestry], dim=2)
+            key_pos = torch.cat([torch.arange(n_shared - kept, n_shared).expand(k_pos.shape[0], kept), k_pos], dim=1)
+            ok = torch.cat([q_real[:, :, None].expand(-1, -1, kept), allowed], dim=2)
             if window is not None:
-                allowed &= (pos[:, :, None] - key_pos[:, None, :]) < window
+                ok &= (q_pos[:, :, None] - key_pos[:, None, :]) < window
             dtype = self.model.dtype
-            mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+            mask = torch.zeros(ok.shape, dtype=dtype).masked_fill_(~ok, torch.finfo(dtype).min)
             masks[kind] = mask[:, None].to(self.device)
         if set(masks) == {"full_attention"}:
             return masks["full_attention"]
@@ -366,19 +375,35 @@ def verify_tolerance(dtype: torch.dtype) -> float:
     return max(VERIFY_TOLERANCE, VERIFY_EPS_MULTIPLE * torch.finfo(dtype).eps)
 
 
-def _fork(cache, rows: int):
+def _fork(cache, rows: int, *, grow_sliding: bool = False):
     """A cache to run new tokens against, sharing the prefix tensors instead of copying them.
 
     Layers rebind their key/value tensors on update (``torch.cat``) rather than writing into them, so a shallow
     copy of each layer leaves the original intact; ``expand`` gives every row the prefix without a copy (the model's
-    own concatenation is then the only one)."""
+    own concatenation is then the only one).
+
+    ``grow_sliding``: sliding-window layers become plain growing layers that keep every key added from here on,
+    and the caller's masks (:meth:`HFLM._attention_masks`) apply the window by position. Batched generation needs
+    this: a sliding layer drops its oldest *slots*, and in a left-padded row some of those slots are padding, so it
+    would drop real keys that are still inside that row's window."""
     fork = copy.copy(cache)
-    fork.layers = [copy.copy(layer) for layer in cache.layers]
+    fork.layers = [_grown(layer) if grow_sliding and getattr(layer, "is_sliding", False) else copy.copy(layer)
+                   for layer in cache.layers]
     if rows > 1:
         for layer in fork.layers:
             layer.keys = layer.keys.expand(rows, *layer.keys.shape[1:])
             layer.values = layer.values.expand(rows, *layer.values.shape[1:])
     return fork
+
+
+def _grown(layer):
+    """A growing (never cropped) cache layer holding ``layer``'s keys and values, shared, not copied."""
+    from transformers.cache_utils import DynamicLayer
+
+    grown = DynamicLayer()
+    grown.dtype, grown.device = layer.keys.dtype, layer.keys.device
+    grown.keys, grown.values, grown.is_initialized = layer.keys, layer.values, True
+    return grown
 
 
 def _free_memory(device: torch.device) -> int:
