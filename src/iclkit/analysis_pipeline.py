@@ -102,7 +102,7 @@ class SeedStudy:
         from iclkit.analyze.passes import run_rows
 
         per_example = len(rows) // len(gold)  # 1 row per example, or one per label for multi-token labels
-        chunk = 4 * self.config.batch_size
+        chunk = self.config.batch_size  # the early stop is checked after each batch: no cost, finer stops
 
         def evaluate(lr: float, keep_going: Callable[[int, int], bool]) -> tuple[int, int] | None:
             state = kv_state(self.model)
