@@ -4,7 +4,10 @@ Used by the training studies (results/training/*/run.sh):
 
 * the held-out warmup study evaluates the base model and the warmed-up folders on SST-2, MR, Subj and AG News;
 * the inference-time momentum control evaluates SmolLM2 with :func:`iclkit.train.momentum.add_momentum` at several
-  η (``--eta``; 0 = plain attention), a fresh model per η.
+  η (``--eta``; 0 = plain attention), a fresh model per η;
+* ``--scorer channel`` scores P(input | label) with each task's channel template (the channel MetaICL row of the
+  warmup study). The CSV has no scorer column: give channel runs their own ``--label`` (``base-channel``), since a
+  run is skipped when its label, η, task, setting and seed are already in the CSV.
 
 Each run is an ordinary ``iclkit eval`` run (``iclkit.pipeline.run``) with the given model object, so the run folders
 under ``--runs`` have the usual ``predictions.jsonl`` / ``summary.json``; one line per run is appended to ``--csv``:
@@ -56,6 +59,8 @@ def main() -> None:
     p.add_argument("--seeds", default="0", help="demonstration seeds of the k-shot runs")
     p.add_argument("--no-zero-shot", action="store_true")
     p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--scorer", default="direct", choices=("direct", "channel"),
+                   help="direct: log P(label | input); channel: log P(input | label), the task's channel template")
     p.add_argument("--etas", default="0", help="momentum decays to evaluate (0 = plain attention)")
     p.add_argument("--runs", required=True, help="folder for the run directories")
     p.add_argument("--csv", required=True)
@@ -76,7 +81,7 @@ def main() -> None:
             name = Path(task).stem
             out = Path(args.runs) / args.label / f"eta{eta}" / name / setting / f"seed{seed}"
             config = run_config({"task": task, "model": args.model, "shots": shots, "retriever": retriever,
-                                 "seed": seed, "limit": args.limit, "device": "cpu", "out": str(out),
+                                 "seed": seed, "limit": args.limit, "scorer": args.scorer, "device": "cpu", "out": str(out),
                                  "name": f"{args.label}-{setting}"}, where="eval_icl")
             started = time.perf_counter()
             summary = run(config, lm=lm, log=lambda _msg: None).summary

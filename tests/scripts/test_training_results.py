@@ -106,3 +106,20 @@ def test_overview_is_none_when_a_task_is_missing():
 def test_models_follow_the_preferred_order_then_the_csv_order():
     rows = [{"model": m} for m in ("zeta", "symbol", "base", "alpha", "metaicl")]
     assert summarize.models_in(rows) == ["base", "metaicl", "symbol", "zeta", "alpha"]
+
+
+def test_channel_models_pair_with_base_channel_and_with_their_direct_counterpart():
+    same = dict.fromkeys(summarize.TASKS, 0.5)
+    rows = (rows_for("base", same, {t: [0.5, 0.5, 0.5] for t in summarize.TASKS})
+            + rows_for("metaicl", same, {t: [0.6, 0.6, 0.6] for t in summarize.TASKS})
+            + rows_for("base-channel", same, {t: [0.7, 0.6, 0.5] for t in summarize.TASKS})
+            + rows_for("metaicl-channel", dict.fromkeys(summarize.TASKS, 0.55),
+                       {t: [0.8, 0.7, 0.6] for t in summarize.TASKS}))
+    data = summarize.cells(rows)
+    o = summarize.overview(data, "accuracy", "metaicl", "metaicl-channel")
+    assert o["k_shot_minus_base"]["values"] == pytest.approx([0.1, 0.1, 0.1])  # against base-channel, not base
+    assert o["k_shot_minus_direct"]["values"] == pytest.approx([0.2, 0.1, 0.0])  # against metaicl
+    assert o["zero_shot_minus_direct"] == pytest.approx(0.05)
+    assert "k_shot_minus_base" not in summarize.overview(data, "accuracy", "metaicl", "base-channel")
+    table = summarize.channel_table(data, summarize.models_in(rows))
+    assert "| metaicl-channel | metaicl |" in table and "| base-channel | base |" in table

@@ -7,7 +7,12 @@ Writes ``table.md``:
   4 × 200 answers), 4-shot (mean ± std over the 3 demonstration seeds of the per-seed task mean), the ICL gain
   (4-shot − zero-shot, per seed) and the difference from the base model at 4 shots (same seed, same examples);
 * per model, metric, format, task and setting: zero-shot with its Wilson 95% interval, 4-shot as mean ± std;
+* channel against direct: each channel-scored model beside its direct counterpart (same seed, same examples);
 * the training runs (method, shots, loss, tokens, wall time, peak memory).
+
+Models whose name contains ``channel`` are scored with the channel scorer (log P(input | label)); their base row is
+``base-channel`` (the released model under channel scoring) and their direct counterpart is the name without
+``-channel`` (``metaicl-channel`` → ``metaicl``, ``base-channel`` → ``base``).
 
 Metrics: accuracy, and accuracy after batch calibration. Also ``summary.json`` (the same numbers), ``accuracy.png``
 (overview) and ``loss.png``.
@@ -32,7 +37,7 @@ from iclkit.evaluate.metrics import wilson_interval
 
 HERE = Path(__file__).resolve().parent
 # Row order of the tables; a model not listed here follows in the order of runs.csv.
-PREFERRED = ("base", "metaicl", "control", "metaicl-channel", "metaicl-channel-control", "icl-tuning",
+PREFERRED = ("base", "metaicl", "control", "base-channel", "metaicl-channel", "metaicl-channel-control", "icl-tuning",
              "icl-tuning-control", "instruct", "instruct-control", "symbol", "selfsup", "selfsup-control")
 TASKS = ("sst2", "mr", "subj", "agnews")
 FORMATS = ("metaicl", "template")
@@ -80,9 +85,20 @@ def _mean_sd(values: list[float]) -> dict:
             "values": values}
 
 
-def overview(data: dict, metric: str, fmt: str, model: str, base: str = "base") -> dict | None:
-    """Task-mean accuracy of one model: zero-shot with a pooled Wilson interval; k-shot, gain and difference from
-    the base model per demonstration seed (paired: the same seed gives the same demonstrations to every model).
+def base_of(model: str) -> str:
+    """The base row a model is compared with: the released model under the same scoring."""
+    return "base-channel" if "channel" in model else "base"
+
+
+def direct_of(model: str) -> str | None:
+    """The direct-scored counterpart of a channel model (``metaicl-channel`` → ``metaicl``), else None."""
+    return model.replace("-channel", "", 1) if "-channel" in model else None
+
+
+def overview(data: dict, metric: str, fmt: str, model: str, compare: bool = True) -> dict | None:
+    """Task-mean accuracy of one model: zero-shot with a pooled Wilson interval; k-shot, gain and, with
+    ``compare``, the difference from its base row and (channel models) from its direct counterpart per
+    demonstration seed (paired: the same seed gives the same demonstrations to every model).
     None unless every task has both settings."""
     shot = next((s for s in settings_of(data, metric, fmt) if s != ZERO), None)
     zero = [data.get((metric, fmt, model, t, ZERO)) for t in TASKS]
@@ -102,11 +118,11 @@ def overview(data: dict, metric: str, fmt: str, model: str, base: str = "base") 
            "k_shot": _mean_sd(per_seed), "gain": _mean_sd([v - zero_mean for v in per_seed]),
            "top_label_share_ge_90": sum(s >= 0.9 for c in zero + kshot for s in c["top_label_share"]),
            "runs": sum(len(c["top_label_share"]) for c in zero + kshot)}
-    if model != base:
-        ref = overview(data, metric, fmt, base, base)
+    for key, ref_model in (("base", base_of(model)), ("direct", direct_of(model))):
+        ref = overview(data, metric, fmt, ref_model, compare=False) if compare and ref_model != model else None
         if ref is not None and ref["seeds"] == seeds:
-            out["k_shot_minus_base"] = _mean_sd([a - b for a, b in zip(per_seed, ref["k_shot"]["values"])])
-            out["zero_shot_minus_base"] = zero_mean - ref["zero_shot"]["mean"]
+            out[f"k_shot_minus_{key}"] = _mean_sd([a - b for a, b in zip(per_seed, ref["k_shot"]["values"])])
+            out[f"zero_shot_minus_{key}"] = zero_mean - ref["zero_shot"]["mean"]
     return out
 
 
@@ -126,6 +142,7 @@ def overview_table(data: dict, models: list[str], info: dict) -> str:
     for metric in METRICS:
         title = "Accuracy" if metric == "accuracy" else "Accuracy after batch calibration"
         lines += [f"\n### Overview: {title.lower()}, mean over {', '.join(TASKS)} (MetaICL raw format)\n",
+                  "Models named *channel* are scored channel (log P(input | label)); their base is base-channel.\n",
                   ("| model | trained on | zero-shot [95%] | 4-shot | gain (4-shot − zero-shot) | 4-shot − base "
                    "(same seed) | runs with one label ≥ 90% |"),
                   "|---|---|---|---|---|---|---|"]
@@ -133,10 +150,31 @@ def overview_table(data: dict, models: list[str], info: dict) -> str:
             o = overview(data, metric, "metaicl", model)
             if o is None:
                 continue
-            diff = pct(o.get("k_shot_minus_base"), signed=True) if model != "base" else ""
+            diff = pct(o.get("k_shot_minus_base"), signed=True) if model != base_of(model) else ""
             lines.append(f"| {model} | {info.get(model, {}).get('what', '—')} | {pct(o['zero_shot'])} | "
                          f"{pct(o['k_shot'])} | {pct(o['gain'], signed=True)} | {diff} | "
                          f"{o['top_label_share_ge_90']}/{o['runs']} |")
+    return "\n".join(lines) + "\n"
+
+
+def channel_table(data: dict, models: list[str]) -> str:
+    """Each channel-scored model beside its direct counterpart: task means, and channel − direct (4-shot per seed)."""
+    pairs = [(m, direct_of(m)) for m in models if direct_of(m) in models]
+    if not pairs:
+        return ""
+    lines = []
+    for metric in METRICS:
+        title = "accuracy" if metric == "accuracy" else "accuracy after batch calibration"
+        lines += [f"\n### Channel against direct: {title}, mean over {', '.join(TASKS)} (MetaICL raw format)\n",
+                  ("| channel model | direct model | zero-shot: direct [95%] | channel [95%] | channel − direct | "
+                   "4-shot: direct | channel | channel − direct (same seed) |"), "|---|---|---|---|---|---|---|---|"]
+        for channel, direct in pairs:
+            c, d = overview(data, metric, "metaicl", channel), overview(data, metric, "metaicl", direct)
+            if c is None or d is None or "k_shot_minus_direct" not in c:
+                continue
+            lines.append(f"| {channel} | {direct} | {pct(d['zero_shot'])} | {pct(c['zero_shot'])} | "
+                         f"{100 * c['zero_shot_minus_direct']:+.1f} | {pct(d['k_shot'])} | {pct(c['k_shot'])} | "
+                         f"{pct(c['k_shot_minus_direct'], signed=True)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -195,6 +233,7 @@ def training_info() -> dict:
             "median_tokens_per_s": statistics.median(r["tokens_per_s"] for r in rows),
             "wall_seconds": _seconds(time_txt), "peak_rss_gib": int(rss.group(1)) / 2 ** 20 if rss else None}
     info["base"] = {"what": "— (SmolLM2-135M as released)"}
+    info["base-channel"] = {"what": "— (as released; channel scoring)"}
     return info
 
 
@@ -252,8 +291,8 @@ def plot_loss(info: dict) -> None:
 def main() -> None:
     rows = read_rows(HERE / "runs.csv")
     data, models, info = cells(rows), models_in(rows), training_info()
-    (HERE / "table.md").write_text(overview_table(data, models, info) + task_table(data, models)
-                                   + training_table(info))
+    (HERE / "table.md").write_text(overview_table(data, models, info) + channel_table(data, models)
+                                   + task_table(data, models) + training_table(info))
     plot_loss(info)
     plot_accuracy(data, models)
     summary = {"cells": [{"metric": k[0], "format": k[1], "model": k[2], "task": k[3], "setting": k[4], **v}
