@@ -56,7 +56,7 @@ def main() -> None:
     p.add_argument("--label", required=True, help="model label in the CSV (base, metaicl, control, ...)")
     p.add_argument("--tasks", required=True, help="comma-separated task names or task YAML paths")
     p.add_argument("--shots", type=int, default=4)
-    p.add_argument("--seeds", default="0", help="demonstration seeds of the k-shot runs")
+    p.add_argument("--seeds", default="0", help="demonstration seeds of the k-shot runs ('' = zero-shot only)")
     p.add_argument("--no-zero-shot", action="store_true")
     p.add_argument("--limit", type=int, default=200)
     p.add_argument("--scorer", default="direct", choices=("direct", "channel"),
@@ -70,7 +70,7 @@ def main() -> None:
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     done = done_runs(out_csv)
     settings = ([] if args.no_zero_shot else [("zero-shot", "zero", 0, 0)])
-    settings += [(f"random-{args.shots}", "random", args.shots, int(s)) for s in args.seeds.split(",")]
+    settings += [(f"random-{args.shots}", "random", args.shots, int(s)) for s in args.seeds.split(",") if s]
     for eta in (float(e) for e in args.etas.split(",")):
         todo = [(task, setting) for task in args.tasks.split(",") for setting in settings
                 if (args.label, str(eta), Path(task).stem, setting[0], str(setting[3])) not in done]

@@ -66,7 +66,7 @@ def test_left_truncation_keeps_the_target_and_drops_the_earliest_context():
 
 
 def test_target_longer_than_max_length_is_a_user_error():
-    with pytest.raises(IclkitError, match="max-length"):
+    with pytest.raises(IclkitError, match="more than --max-length 8; raise --max-length"):
         encode_example(tiny_tokenizer(), TrainExample("a", " great fun . " * 10), 8)
 
 

@@ -95,14 +95,15 @@ def direct_of(model: str) -> str | None:
     return model.replace("-channel", "", 1) if "-channel" in model else None
 
 
-def overview(data: dict, metric: str, fmt: str, model: str, compare: bool = True) -> dict | None:
+def overview(data: dict, metric: str, fmt: str, model: str, compare: bool = True,
+             tasks: tuple[str, ...] = TASKS) -> dict | None:
     """Task-mean accuracy of one model: zero-shot with a pooled Wilson interval; k-shot, gain and, with
     ``compare``, the difference from its base row and (channel models) from its direct counterpart per
     demonstration seed (paired: the same seed gives the same demonstrations to every model).
-    None unless every task has both settings."""
+    Means over ``tasks`` (default: all four); None unless each of them has both settings."""
     shot = next((s for s in settings_of(data, metric, fmt) if s != ZERO), None)
-    zero = [data.get((metric, fmt, model, t, ZERO)) for t in TASKS]
-    kshot = [data.get((metric, fmt, model, t, shot)) for t in TASKS]
+    zero = [data.get((metric, fmt, model, t, ZERO)) for t in tasks]
+    kshot = [data.get((metric, fmt, model, t, shot)) for t in tasks]
     if shot is None or None in zero or None in kshot:
         return None
     seeds = kshot[0]["seeds"]
@@ -119,7 +120,8 @@ def overview(data: dict, metric: str, fmt: str, model: str, compare: bool = True
            "top_label_share_ge_90": sum(s >= 0.9 for c in zero + kshot for s in c["top_label_share"]),
            "runs": sum(len(c["top_label_share"]) for c in zero + kshot)}
     for key, ref_model in (("base", base_of(model)), ("direct", direct_of(model))):
-        ref = overview(data, metric, fmt, ref_model, compare=False) if compare and ref_model != model else None
+        ref = (overview(data, metric, fmt, ref_model, compare=False, tasks=tasks)
+               if compare and ref_model != model else None)
         if ref is not None and ref["seeds"] == seeds:
             out[f"k_shot_minus_{key}"] = _mean_sd([a - b for a, b in zip(per_seed, ref["k_shot"]["values"])])
             out[f"zero_shot_minus_{key}"] = zero_mean - ref["zero_shot"]["mean"]
@@ -157,25 +159,48 @@ def overview_table(data: dict, models: list[str], info: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def complete_tasks(data: dict, metric: str, models: tuple[str, ...]) -> tuple[str, ...]:
+    """The evaluation tasks on which every one of ``models`` has zero-shot and k-shot runs (the channel runs cover
+    fewer tasks than the direct ones)."""
+    shot = next((s for s in settings_of(data, metric, "metaicl") if s != ZERO), None)
+    return tuple(t for t in TASKS if all((metric, "metaicl", m, t, s) in data for m in models for s in (ZERO, shot)))
+
+
+def channel_comparison(data: dict, metric: str, channel: str) -> dict | None:
+    """A channel model and its direct counterpart over the tasks both (and both base rows) have complete."""
+    direct = direct_of(channel)
+    tasks = complete_tasks(data, metric, (channel, direct, base_of(channel), base_of(direct)))
+    if not tasks:
+        return None
+    c = overview(data, metric, "metaicl", channel, tasks=tasks)
+    d = overview(data, metric, "metaicl", direct, tasks=tasks)
+    if c is None or d is None or "k_shot_minus_direct" not in c:
+        return None
+    return {"tasks": list(tasks), "channel": c, "direct": d}
+
+
 def channel_table(data: dict, models: list[str]) -> str:
-    """Each channel-scored model beside its direct counterpart: task means, and channel − direct (4-shot per seed)."""
-    pairs = [(m, direct_of(m)) for m in models if direct_of(m) in models]
-    if not pairs:
-        return ""
+    """Each channel-scored model beside its direct counterpart: task means, channel − direct and each − its base
+    (4-shot, per seed)."""
+    channels = [m for m in models if direct_of(m) in models]
     lines = []
-    for metric in METRICS:
+    for metric in METRICS if channels else ():
         title = "accuracy" if metric == "accuracy" else "accuracy after batch calibration"
-        lines += [f"\n### Channel against direct: {title}, mean over {', '.join(TASKS)} (MetaICL raw format)\n",
-                  ("| channel model | direct model | zero-shot: direct [95%] | channel [95%] | channel − direct | "
-                   "4-shot: direct | channel | channel − direct (same seed) |"), "|---|---|---|---|---|---|---|---|"]
-        for channel, direct in pairs:
-            c, d = overview(data, metric, "metaicl", channel), overview(data, metric, "metaicl", direct)
-            if c is None or d is None or "k_shot_minus_direct" not in c:
+        lines += [f"\n### Channel against direct: {title}, MetaICL raw format, mean over the tasks listed\n",
+                  ("| channel model | direct model | tasks | zero-shot: direct [95%] | channel [95%] | channel − direct "
+                   "| 4-shot: direct | channel | channel − direct (same seed) | direct − base | channel − base-channel |"),
+                  "|---" * 11 + "|"]
+        for channel in channels:
+            cmp = channel_comparison(data, metric, channel)
+            if cmp is None:
                 continue
-            lines.append(f"| {channel} | {direct} | {pct(d['zero_shot'])} | {pct(c['zero_shot'])} | "
-                         f"{100 * c['zero_shot_minus_direct']:+.1f} | {pct(d['k_shot'])} | {pct(c['k_shot'])} | "
-                         f"{pct(c['k_shot_minus_direct'], signed=True)} |")
-    return "\n".join(lines) + "\n"
+            c, d = cmp["channel"], cmp["direct"]
+            lines.append(f"| {channel} | {direct_of(channel)} | {', '.join(cmp['tasks'])} | {pct(d['zero_shot'])} | "
+                         f"{pct(c['zero_shot'])} | {100 * c['zero_shot_minus_direct']:+.1f} | {pct(d['k_shot'])} | "
+                         f"{pct(c['k_shot'])} | {pct(c['k_shot_minus_direct'], signed=True)} | "
+                         f"{pct(d.get('k_shot_minus_base'), signed=True)} | "
+                         f"{pct(c.get('k_shot_minus_base'), signed=True)} |")
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def task_table(data: dict, models: list[str]) -> str:
@@ -298,6 +323,8 @@ def main() -> None:
     summary = {"cells": [{"metric": k[0], "format": k[1], "model": k[2], "task": k[3], "setting": k[4], **v}
                          for k, v in sorted(data.items())],
                "overview": {metric: {m: overview(data, metric, "metaicl", m) for m in models} for metric in METRICS},
+               "channel": {metric: {m: channel_comparison(data, metric, m) for m in models if direct_of(m) in models}
+                           for metric in METRICS},
                "training": {k: {f: v[f] for f in v if f not in ("loss", "steps_axis")} for k, v in info.items()}}
     (HERE / "summary.json").write_text(json.dumps(summary, indent=1))
     print((HERE / "table.md").read_text())
