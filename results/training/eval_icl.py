@@ -4,7 +4,10 @@ Used by the training studies (results/training/*/run.sh):
 
 * the held-out warmup study evaluates the base model and the warmed-up folders on SST-2, MR, Subj and AG News;
 * the inference-time momentum control evaluates SmolLM2 with :func:`iclkit.train.momentum.add_momentum` at several
-  η (``--eta``; 0 = plain attention), a fresh model per η.
+  η (``--eta``; 0 = plain attention), a fresh model per η;
+* ``--scorer channel`` scores P(input | label) with each task's channel template (the channel MetaICL row of the
+  warmup study). The CSV has no scorer column: give channel runs their own ``--label`` (``base-channel``), since a
+  run is skipped when its label, η, task, setting and seed are already in the CSV.
 
 Each run is an ordinary ``iclkit eval`` run (``iclkit.pipeline.run``) with the given model object, so the run folders
 under ``--runs`` have the usual ``predictions.jsonl`` / ``summary.json``; one line per run is appended to ``--csv``:
@@ -53,9 +56,11 @@ def main() -> None:
     p.add_argument("--label", required=True, help="model label in the CSV (base, metaicl, control, ...)")
     p.add_argument("--tasks", required=True, help="comma-separated task names or task YAML paths")
     p.add_argument("--shots", type=int, default=4)
-    p.add_argument("--seeds", default="0", help="demonstration seeds of the k-shot runs")
+    p.add_argument("--seeds", default="0", help="demonstration seeds of the k-shot runs ('' = zero-shot only)")
     p.add_argument("--no-zero-shot", action="store_true")
     p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--scorer", default="direct", choices=("direct", "channel"),
+                   help="direct: log P(label | input); channel: log P(input | label), the task's channel template")
     p.add_argument("--etas", default="0", help="momentum decays to evaluate (0 = plain attention)")
     p.add_argument("--runs", required=True, help="folder for the run directories")
     p.add_argument("--csv", required=True)
@@ -65,7 +70,7 @@ def main() -> None:
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     done = done_runs(out_csv)
     settings = ([] if args.no_zero_shot else [("zero-shot", "zero", 0, 0)])
-    settings += [(f"random-{args.shots}", "random", args.shots, int(s)) for s in args.seeds.split(",")]
+    settings += [(f"random-{args.shots}", "random", args.shots, int(s)) for s in args.seeds.split(",") if s]
     for eta in (float(e) for e in args.etas.split(",")):
         todo = [(task, setting) for task in args.tasks.split(",") for setting in settings
                 if (args.label, str(eta), Path(task).stem, setting[0], str(setting[3])) not in done]
@@ -76,7 +81,7 @@ def main() -> None:
             name = Path(task).stem
             out = Path(args.runs) / args.label / f"eta{eta}" / name / setting / f"seed{seed}"
             config = run_config({"task": task, "model": args.model, "shots": shots, "retriever": retriever,
-                                 "seed": seed, "limit": args.limit, "device": "cpu", "out": str(out),
+                                 "seed": seed, "limit": args.limit, "scorer": args.scorer, "device": "cpu", "out": str(out),
                                  "name": f"{args.label}-{setting}"}, where="eval_icl")
             started = time.perf_counter()
             summary = run(config, lm=lm, log=lambda _msg: None).summary

@@ -106,3 +106,34 @@ def test_overview_is_none_when_a_task_is_missing():
 def test_models_follow_the_preferred_order_then_the_csv_order():
     rows = [{"model": m} for m in ("zeta", "symbol", "base", "alpha", "metaicl")]
     assert summarize.models_in(rows) == ["base", "metaicl", "symbol", "zeta", "alpha"]
+
+
+def test_channel_models_pair_with_base_channel_and_with_their_direct_counterpart():
+    same = dict.fromkeys(summarize.TASKS, 0.5)
+    rows = (rows_for("base", same, {t: [0.5, 0.5, 0.5] for t in summarize.TASKS})
+            + rows_for("metaicl", same, {t: [0.6, 0.6, 0.6] for t in summarize.TASKS})
+            + rows_for("base-channel", same, {t: [0.7, 0.6, 0.5] for t in summarize.TASKS})
+            + rows_for("metaicl-channel", dict.fromkeys(summarize.TASKS, 0.55),
+                       {t: [0.8, 0.7, 0.6] for t in summarize.TASKS}))
+    data = summarize.cells(rows)
+    o = summarize.overview(data, "accuracy", "metaicl", "metaicl-channel")
+    assert o["k_shot_minus_base"]["values"] == pytest.approx([0.1, 0.1, 0.1])  # against base-channel, not base
+    assert o["k_shot_minus_direct"]["values"] == pytest.approx([0.2, 0.1, 0.0])  # against metaicl
+    assert o["zero_shot_minus_direct"] == pytest.approx(0.05)
+    assert "k_shot_minus_base" not in summarize.overview(data, "accuracy", "metaicl", "base-channel")
+    table = summarize.channel_table(data, summarize.models_in(rows))
+    assert "| metaicl-channel | metaicl | sst2, mr, subj, agnews |" in table and "| base-channel | base |" in table
+
+
+def test_channel_comparison_uses_the_tasks_every_model_of_the_pair_has_complete():
+    """The channel runs without AG News 4-shot: the comparison is over the other three tasks, the overview is None."""
+    shots = {t: [0.6, 0.6, 0.6] for t in summarize.TASKS}
+    rows = [r for m in ("base", "metaicl", "base-channel", "metaicl-channel")
+            for r in rows_for(m, {**dict.fromkeys(summarize.TASKS, 0.5), "agnews": 0.9}, shots)
+            if not (m.endswith("channel") and r["task"] == "agnews-metaicl" and r["setting"] != "zero-shot")]
+    data = summarize.cells(rows)
+    assert summarize.overview(data, "accuracy", "metaicl", "metaicl-channel") is None
+    cmp = summarize.channel_comparison(data, "accuracy", "metaicl-channel")
+    assert cmp["tasks"] == ["sst2", "mr", "subj"]
+    assert cmp["channel"]["zero_shot"]["mean"] == pytest.approx(0.5)  # AG News' 0.9 left out
+    assert cmp["channel"]["k_shot_minus_base"]["values"] == pytest.approx([0.0, 0.0, 0.0])

@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from iclkit.data.tasks import load_task
 from iclkit.errors import IclkitError
 from iclkit.testing import tiny_gemma3, tiny_llama, tiny_tokenizer
 from iclkit.train.examples import TrainExample, encode_example, encode_examples
 from iclkit.train.loss import collate, per_example_loss
+from iclkit.train.warmup import TaskData, build_metaicl
+from iclkit.types import Example
 
 
 def test_target_span_is_exactly_the_output_tokens():
@@ -49,12 +52,8 @@ def test_loss_equals_manual_cross_entropy_on_target_tokens_only(make):
     encoded = encode_examples(tok, examples, 64)
     got = per_example_loss(model, collate(encoded, tok.pad_token_id))
     for b, enc in enumerate(encoded):
-        ids = torch.tensor([enc.input_ids])
-        logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
-        nll = -logp[torch.arange(len(enc.input_ids) - 1), ids[0, 1:]]
-        assert got[b].item() == pytest.approx(nll[-enc.n_target:].mean().item(), abs=1e-5)
-        # changing a context token changes no target position's label, only its prediction
-        assert nll[:-enc.n_target].numel() == len(enc.input_ids) - 1 - enc.n_target
+        nll = _manual_target_nll(model, enc)
+        assert got[b].item() == pytest.approx(nll.mean().item(), abs=1e-5)
 
 
 def test_left_truncation_keeps_the_target_and_drops_the_earliest_context():
@@ -67,5 +66,33 @@ def test_left_truncation_keeps_the_target_and_drops_the_earliest_context():
 
 
 def test_target_longer_than_max_length_is_a_user_error():
-    with pytest.raises(IclkitError, match="max-length"):
+    with pytest.raises(IclkitError, match="more than --max-length 8; raise --max-length"):
         encode_example(tiny_tokenizer(), TrainExample("a", " great fun . " * 10), 8)
+
+
+def _manual_target_nll(model, enc) -> torch.Tensor:
+    ids = torch.tensor([enc.input_ids])
+    logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
+    return -logp[torch.arange(len(enc.input_ids) - 1), ids[0, 1:]][-enc.n_target:]
+
+
+def test_channel_metaicl_puts_the_loss_on_the_query_input_not_its_label():
+    """Channel MetaICL (SPEC-icl-methods §E1): the model learns P(input | label), so the scored tokens are the
+    query's input and the label word is context; the direct variant of the same query scores the label."""
+    tok, model = tiny_tokenizer(), tiny_llama()
+    pool = tuple(Example(str(i), {"text": f"the acting is good {i}"}, "positive" if i % 2 else "negative")
+                 for i in range(12))
+    data = [TaskData(load_task("sst2"), pool)]
+    channel = build_metaicl(data, shots=2, per_task=4, seed=0, channel=True)
+    direct = build_metaicl(data, shots=2, per_task=4, seed=0)
+    encoded = encode_examples(tok, channel, 128)
+    batch = collate(encoded, tok.pad_token_id)
+    losses = per_example_loss(model, batch)
+    for b, (ex, dex, enc) in enumerate(zip(channel, direct, encoded)):
+        scored = tok.decode(batch["targets"][batch["rows"] == b].tolist())
+        query = dex.context.split("\n\n\n")[-1]
+        label = dex.target.strip()
+        assert scored == "\n" + query  # every input token, and nothing else
+        unscored = tok.decode(list(enc.input_ids[:-enc.n_target]))
+        assert unscored.endswith("\n\n\n" + label) and label not in scored
+        assert losses[b].item() == pytest.approx(_manual_target_nll(model, enc).mean().item(), abs=1e-5)

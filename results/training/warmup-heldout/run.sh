@@ -13,6 +13,10 @@
 # (the exact list that ran is in docs/training.md). The base model is evaluated under the label "base".
 # Evaluations already in accuracy.csv are skipped, so rows of earlier runs are kept and not recomputed;
 # runs.csv is merged (collect_runs.py --merge): rows whose run folder is absent here are kept as committed.
+# A variant whose flags include --channel (channel MetaICL: the loss is on the input given the label) is evaluated
+# with channel scoring (P(input | label), the tasks' channel_template), and so is the base model, under the label
+# "base-channel", so that it has its own base row:
+#   VARIANTS="metaicl-channel:metaicl:4:--channel" results/training/warmup-heldout/run.sh
 # One thread, one job at a time.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -25,17 +29,19 @@ mkdir -p "$RUNS"
 TRAIN="--model smollm2-135m --tasks trec,rte,sst5,cb --steps 40 --batch-size 4 --lr 5e-4
        --warmup-steps 4 --max-length 256 --save-every 20 --no-progress"
 META=$(ls $HERE/tasks/{sst2,mr,subj,agnews}-metaicl.yaml | paste -sd,)
-evaluate() {  # label model
+evaluate() {  # label model [scorer: direct (default) | channel]
   nice -n 10 "$PY" results/training/eval_icl.py --model "$2" --label "$1" --tasks "$META" --shots 4 \
-    --seeds 0,1,2 --limit 200 --runs "$RUNS/eval" --csv "$HERE/accuracy.csv"
+    --seeds 0,1,2 --limit 200 --scorer "${3:-direct}" --runs "$RUNS/eval" --csv "$HERE/accuracy.csv"
   if [ "${TEMPLATES:-0}" = 1 ]; then
     nice -n 10 "$PY" results/training/eval_icl.py --model "$2" --label "$1" --tasks sst2,mr,subj,agnews \
-      --shots 4 --seeds 0 --limit 200 --runs "$RUNS/eval" --csv "$HERE/accuracy.csv"
+      --shots 4 --seeds 0 --limit 200 --scorer "${3:-direct}" --runs "$RUNS/eval" --csv "$HERE/accuracy.csv"
   fi
 }
 evaluate base smollm2-135m
 for variant in $VARIANTS; do
   IFS=: read -r name method shots flags <<< "$variant"
+  scorer=direct
+  case ",$flags," in *,--channel,*) scorer=channel ;; esac
   if [ ! -f "$RUNS/$name/model/config.json" ]; then
     start=$(date +%s)
     /usr/bin/time -v nice -n 10 "$PY" -m iclkit.cli.main warmup $TRAIN --method "$method" --shots "$shots" \
@@ -46,8 +52,13 @@ for variant in $VARIANTS; do
   cp "$RUNS/$name/metrics.jsonl" "$RUNS/$name/data_sample.jsonl" "$RUNS/$name/model/iclkit_training.json" "$HERE/$name/"
   grep -E "removed training|Elapsed|Maximum resident" "$RUNS-$name.time" > "$HERE/$name/time.txt" || true
   start=$(date +%s)
-  evaluate "$name" "$RUNS/$name/model"
+  evaluate "$name" "$RUNS/$name/model" "$scorer"
   echo "$name: evaluation $(( $(date +%s) - start )) s"
+  if [ "$scorer" = channel ]; then  # the base model under the same scoring (skipped once in accuracy.csv)
+    start=$(date +%s)
+    evaluate base-channel smollm2-135m channel
+    echo "base-channel: evaluation $(( $(date +%s) - start )) s"
+  fi
   # Committed copies after every variant, so a run cut short keeps what finished.
   "$PY" results/training/collect_runs.py --merge "$RUNS/eval" "$HERE/runs.csv"
 done

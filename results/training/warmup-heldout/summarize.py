@@ -7,7 +7,12 @@ Writes ``table.md``:
   4 × 200 answers), 4-shot (mean ± std over the 3 demonstration seeds of the per-seed task mean), the ICL gain
   (4-shot − zero-shot, per seed) and the difference from the base model at 4 shots (same seed, same examples);
 * per model, metric, format, task and setting: zero-shot with its Wilson 95% interval, 4-shot as mean ± std;
+* channel against direct: each channel-scored model beside its direct counterpart (same seed, same examples);
 * the training runs (method, shots, loss, tokens, wall time, peak memory).
+
+Models whose name contains ``channel`` are scored with the channel scorer (log P(input | label)); their base row is
+``base-channel`` (the released model under channel scoring) and their direct counterpart is the name without
+``-channel`` (``metaicl-channel`` → ``metaicl``, ``base-channel`` → ``base``).
 
 Metrics: accuracy, and accuracy after batch calibration. Also ``summary.json`` (the same numbers), ``accuracy.png``
 (overview) and ``loss.png``.
@@ -32,7 +37,7 @@ from iclkit.evaluate.metrics import wilson_interval
 
 HERE = Path(__file__).resolve().parent
 # Row order of the tables; a model not listed here follows in the order of runs.csv.
-PREFERRED = ("base", "metaicl", "control", "metaicl-channel", "metaicl-channel-control", "icl-tuning",
+PREFERRED = ("base", "metaicl", "control", "base-channel", "metaicl-channel", "metaicl-channel-control", "icl-tuning",
              "icl-tuning-control", "instruct", "instruct-control", "symbol", "selfsup", "selfsup-control")
 TASKS = ("sst2", "mr", "subj", "agnews")
 FORMATS = ("metaicl", "template")
@@ -80,13 +85,25 @@ def _mean_sd(values: list[float]) -> dict:
             "values": values}
 
 
-def overview(data: dict, metric: str, fmt: str, model: str, base: str = "base") -> dict | None:
-    """Task-mean accuracy of one model: zero-shot with a pooled Wilson interval; k-shot, gain and difference from
-    the base model per demonstration seed (paired: the same seed gives the same demonstrations to every model).
-    None unless every task has both settings."""
+def base_of(model: str) -> str:
+    """The base row a model is compared with: the released model under the same scoring."""
+    return "base-channel" if "channel" in model else "base"
+
+
+def direct_of(model: str) -> str | None:
+    """The direct-scored counterpart of a channel model (``metaicl-channel`` → ``metaicl``), else None."""
+    return model.replace("-channel", "", 1) if "-channel" in model else None
+
+
+def overview(data: dict, metric: str, fmt: str, model: str, compare: bool = True,
+             tasks: tuple[str, ...] = TASKS) -> dict | None:
+    """Task-mean accuracy of one model: zero-shot with a pooled Wilson interval; k-shot, gain and, with
+    ``compare``, the difference from its base row and (channel models) from its direct counterpart per
+    demonstration seed (paired: the same seed gives the same demonstrations to every model).
+    Means over ``tasks`` (default: all four); None unless each of them has both settings."""
     shot = next((s for s in settings_of(data, metric, fmt) if s != ZERO), None)
-    zero = [data.get((metric, fmt, model, t, ZERO)) for t in TASKS]
-    kshot = [data.get((metric, fmt, model, t, shot)) for t in TASKS]
+    zero = [data.get((metric, fmt, model, t, ZERO)) for t in tasks]
+    kshot = [data.get((metric, fmt, model, t, shot)) for t in tasks]
     if shot is None or None in zero or None in kshot:
         return None
     seeds = kshot[0]["seeds"]
@@ -102,11 +119,12 @@ def overview(data: dict, metric: str, fmt: str, model: str, base: str = "base") 
            "k_shot": _mean_sd(per_seed), "gain": _mean_sd([v - zero_mean for v in per_seed]),
            "top_label_share_ge_90": sum(s >= 0.9 for c in zero + kshot for s in c["top_label_share"]),
            "runs": sum(len(c["top_label_share"]) for c in zero + kshot)}
-    if model != base:
-        ref = overview(data, metric, fmt, base, base)
+    for key, ref_model in (("base", base_of(model)), ("direct", direct_of(model))):
+        ref = (overview(data, metric, fmt, ref_model, compare=False, tasks=tasks)
+               if compare and ref_model != model else None)
         if ref is not None and ref["seeds"] == seeds:
-            out["k_shot_minus_base"] = _mean_sd([a - b for a, b in zip(per_seed, ref["k_shot"]["values"])])
-            out["zero_shot_minus_base"] = zero_mean - ref["zero_shot"]["mean"]
+            out[f"k_shot_minus_{key}"] = _mean_sd([a - b for a, b in zip(per_seed, ref["k_shot"]["values"])])
+            out[f"zero_shot_minus_{key}"] = zero_mean - ref["zero_shot"]["mean"]
     return out
 
 
@@ -126,6 +144,7 @@ def overview_table(data: dict, models: list[str], info: dict) -> str:
     for metric in METRICS:
         title = "Accuracy" if metric == "accuracy" else "Accuracy after batch calibration"
         lines += [f"\n### Overview: {title.lower()}, mean over {', '.join(TASKS)} (MetaICL raw format)\n",
+                  "Models named *channel* are scored channel (log P(input | label)); their base is base-channel.\n",
                   ("| model | trained on | zero-shot [95%] | 4-shot | gain (4-shot − zero-shot) | 4-shot − base "
                    "(same seed) | runs with one label ≥ 90% |"),
                   "|---|---|---|---|---|---|---|"]
@@ -133,11 +152,55 @@ def overview_table(data: dict, models: list[str], info: dict) -> str:
             o = overview(data, metric, "metaicl", model)
             if o is None:
                 continue
-            diff = pct(o.get("k_shot_minus_base"), signed=True) if model != "base" else ""
+            diff = pct(o.get("k_shot_minus_base"), signed=True) if model != base_of(model) else ""
             lines.append(f"| {model} | {info.get(model, {}).get('what', '—')} | {pct(o['zero_shot'])} | "
                          f"{pct(o['k_shot'])} | {pct(o['gain'], signed=True)} | {diff} | "
                          f"{o['top_label_share_ge_90']}/{o['runs']} |")
     return "\n".join(lines) + "\n"
+
+
+def complete_tasks(data: dict, metric: str, models: tuple[str, ...]) -> tuple[str, ...]:
+    """The evaluation tasks on which every one of ``models`` has zero-shot and k-shot runs (the channel runs cover
+    fewer tasks than the direct ones)."""
+    shot = next((s for s in settings_of(data, metric, "metaicl") if s != ZERO), None)
+    return tuple(t for t in TASKS if all((metric, "metaicl", m, t, s) in data for m in models for s in (ZERO, shot)))
+
+
+def channel_comparison(data: dict, metric: str, channel: str) -> dict | None:
+    """A channel model and its direct counterpart over the tasks both (and both base rows) have complete."""
+    direct = direct_of(channel)
+    tasks = complete_tasks(data, metric, (channel, direct, base_of(channel), base_of(direct)))
+    if not tasks:
+        return None
+    c = overview(data, metric, "metaicl", channel, tasks=tasks)
+    d = overview(data, metric, "metaicl", direct, tasks=tasks)
+    if c is None or d is None or "k_shot_minus_direct" not in c:
+        return None
+    return {"tasks": list(tasks), "channel": c, "direct": d}
+
+
+def channel_table(data: dict, models: list[str]) -> str:
+    """Each channel-scored model beside its direct counterpart: task means, channel − direct and each − its base
+    (4-shot, per seed)."""
+    channels = [m for m in models if direct_of(m) in models]
+    lines = []
+    for metric in METRICS if channels else ():
+        title = "accuracy" if metric == "accuracy" else "accuracy after batch calibration"
+        lines += [f"\n### Channel against direct: {title}, MetaICL raw format, mean over the tasks listed\n",
+                  ("| channel model | direct model | tasks | zero-shot: direct [95%] | channel [95%] | channel − direct "
+                   "| 4-shot: direct | channel | channel − direct (same seed) | direct − base | channel − base-channel |"),
+                  "|---" * 11 + "|"]
+        for channel in channels:
+            cmp = channel_comparison(data, metric, channel)
+            if cmp is None:
+                continue
+            c, d = cmp["channel"], cmp["direct"]
+            lines.append(f"| {channel} | {direct_of(channel)} | {', '.join(cmp['tasks'])} | {pct(d['zero_shot'])} | "
+                         f"{pct(c['zero_shot'])} | {100 * c['zero_shot_minus_direct']:+.1f} | {pct(d['k_shot'])} | "
+                         f"{pct(c['k_shot'])} | {pct(c['k_shot_minus_direct'], signed=True)} | "
+                         f"{pct(d.get('k_shot_minus_base'), signed=True)} | "
+                         f"{pct(c.get('k_shot_minus_base'), signed=True)} |")
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def task_table(data: dict, models: list[str]) -> str:
@@ -186,6 +249,8 @@ def training_info() -> dict:
         rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", time_txt)
         shots = ident["shots"]
         what = f"{ident['method']}{' channel' if ident.get('channel') else ''}, {shots} shots"
+        if ident.get("max_length", 256) != 256:  # the study's setting; channel MetaICL needed 512
+            what += f", max length {ident['max_length']}"
         info[folder.name] = {
             "what": what, "method": ident["method"], "channel": ident.get("channel", False), "shots": shots,
             "steps": len(rows), "loss": [r["loss"] for r in rows], "steps_axis": [r["step"] for r in rows],
@@ -195,11 +260,12 @@ def training_info() -> dict:
             "median_tokens_per_s": statistics.median(r["tokens_per_s"] for r in rows),
             "wall_seconds": _seconds(time_txt), "peak_rss_gib": int(rss.group(1)) / 2 ** 20 if rss else None}
     info["base"] = {"what": "— (SmolLM2-135M as released)"}
+    info["base-channel"] = {"what": "— (as released; channel scoring)"}
     return info
 
 
 def training_table(info: dict) -> str:
-    lines = ["\n### Training runs (40 steps × 4 examples, LoRA r=8, lr 5e-4, up to 256 tokens)\n",
+    lines = ["\n### Training runs (40 steps × 4 examples, LoRA r=8, lr 5e-4, up to 256 tokens unless said)\n",
              ("| variant | trained on | loss, first 4 steps | last 4 steps | tokens trained | median tokens/s | "
               "wall time | peak RSS |"), "|---|---|---|---|---|---|---|---|"]
     for name, v in info.items():
@@ -252,13 +318,15 @@ def plot_loss(info: dict) -> None:
 def main() -> None:
     rows = read_rows(HERE / "runs.csv")
     data, models, info = cells(rows), models_in(rows), training_info()
-    (HERE / "table.md").write_text(overview_table(data, models, info) + task_table(data, models)
-                                   + training_table(info))
+    (HERE / "table.md").write_text(overview_table(data, models, info) + channel_table(data, models)
+                                   + task_table(data, models) + training_table(info))
     plot_loss(info)
     plot_accuracy(data, models)
     summary = {"cells": [{"metric": k[0], "format": k[1], "model": k[2], "task": k[3], "setting": k[4], **v}
                          for k, v in sorted(data.items())],
                "overview": {metric: {m: overview(data, metric, "metaicl", m) for m in models} for metric in METRICS},
+               "channel": {metric: {m: channel_comparison(data, metric, m) for m in models if direct_of(m) in models}
+                           for metric in METRICS},
                "training": {k: {f: v[f] for f in v if f not in ("loss", "steps_axis")} for k, v in info.items()}}
     (HERE / "summary.json").write_text(json.dumps(summary, indent=1))
     print((HERE / "table.md").read_text())

@@ -58,8 +58,9 @@ def encode_example(tokenizer, example: TrainExample, max_length: int) -> Encoded
         raise IclkitError(f"training example from '{example.task}' has an empty target after context ending "
                           f"{example.context[-40:]!r}")
     if n_target >= max_length:
+        # Channel variants put the whole input in the target (CB premises reach 268 SmolLM2 tokens): say what to do.
         raise IclkitError(f"training example from '{example.task}': its target alone is {n_target} tokens, more than "
-                          f"--max-length {max_length}")
+                          f"--max-length {max_length}; raise --max-length (the target is never truncated)")
     if len(whole) > max_length:
         keep_first = 1 if whole[0] == tokenizer.bos_token_id else 0
         whole = whole[:keep_first] + whole[len(whole) - (max_length - keep_first):]
