@@ -41,10 +41,10 @@ class SeedStudy:
     def setting(self, name: str, rows: Sequence, *, model=None, prefix: tuple[int, ...] = ()) -> dict:
         def compute() -> dict:
             from iclkit.analyze.passes import run_prefix, run_rows
-            from iclkit.lm.hf import _fork
+            from iclkit.lm.kv_cache import fork_cache
 
             m = model or self.model
-            pre = run_prefix(m, prefix, _fork) if prefix else None
+            pre = run_prefix(m, prefix, fork_cache) if prefix else None
             out = run_rows(m, rows, prefix=pre, batch_size=self.config.batch_size,
                            pad_id=self.bench.lm._prefix_token, progress=self.progress(name, len(rows)))
             return study.pack(out, *self.bench.predictions(out, rows))

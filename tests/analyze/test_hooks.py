@@ -8,7 +8,7 @@ import torch
 from iclkit.analyze.hooks import attention_layers, expand_kv
 from iclkit.analyze.passes import Row, run_prefix, run_rows
 from iclkit.errors import IclkitError
-from iclkit.lm.hf import _fork
+from iclkit.lm.kv_cache import fork_cache
 from iclkit.testing import tiny_gemma3, tiny_llama
 
 MODELS = {"llama": tiny_llama, "gemma3": lambda: tiny_gemma3(sliding_window=8)}
@@ -68,7 +68,7 @@ def test_cached_prefix_batch_equals_full_recomputation(kind):
     prefix = list(range(30, 42))
     rows = [Row(tuple(prefix + list(range(5, 5 + n))), len(prefix) + n - 1, len(prefix) + n - 1, len(prefix))
             for n in (4, 7)]
-    cached = run_rows(model, rows, prefix=run_prefix(model, prefix, _fork), batch_size=2)
+    cached = run_rows(model, rows, prefix=run_prefix(model, prefix, fork_cache), batch_size=2)
     for b, row in enumerate(rows):
         full = run_rows(model, [row], batch_size=1)
         np.testing.assert_allclose(cached.out[b], full.out[0], atol=1e-5)

@@ -92,12 +92,12 @@ def _decode(lm, rows: list[_Row], prefix_cache, n_shared: int) -> list[_Row]:
 
     Rows are left-padded to the longest; every step passes explicit position ids and 4-D masks built from real
     positions (:meth:`HFLM._attention_masks`), so a row sees exactly the keys it would see alone, in every layer
-    kind. Sliding-window layers keep all keys of the batch (``_fork(grow_sliding=True)``, or a plain growing cache
+    kind. Sliding-window layers keep all keys of the batch (``fork_cache(grow_sliding=True)``, or a plain growing cache
     when there is no shared prefix) because the model's own sliding cache drops the oldest *slots*, which in a
     padded row are not the oldest tokens."""
     from transformers.cache_utils import DynamicCache
 
-    from iclkit.lm.hf import _fork
+    from iclkit.lm.kv_cache import fork_cache
 
     width = max(len(r.tokens) for r in rows)
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm._prefix_token
@@ -110,7 +110,7 @@ def _decode(lm, rows: list[_Row], prefix_cache, n_shared: int) -> list[_Row]:
         real[i, width - n:] = True
         pos[i, width - n:] = torch.arange(n_shared, n_shared + n)
     if prefix_cache is not None:
-        cache = _fork(prefix_cache, len(rows), grow_sliding=True)
+        cache = fork_cache(prefix_cache, len(rows), grow_sliding=True)
     else:
         cache = DynamicCache()  # no config: every layer grows, none drops keys
     k_pos, k_real = pos, real  # the batch's own key slots (after the prefix): positions, and not padding

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from iclkit.lm.base import GenRequest, LocalTokenizer
+from iclkit.lm.kv_cache import fork_cache
 from iclkit.lm.tree import (
     Row,
     Seq,
@@ -231,7 +232,7 @@ class HFLM(LocalTokenizer):
         ancestry |= torch.eye(width, dtype=torch.bool)
         mask = self._attention_masks(ancestry, real, pos, pos, n_shared, cached=cache is not None)
         if cache is not None:
-            cache = _fork(cache, n_rows)
+            cache = fork_cache(cache, n_rows)
         out = self.model(input_ids=ids.to(self.device), attention_mask=mask, position_ids=pos.to(self.device),
                          past_key_values=cache, use_cache=cache is not None, logits_to_keep=keep.to(self.device))
         self.tokens_run += int(real.sum())
@@ -307,7 +308,7 @@ class HFLM(LocalTokenizer):
             if m == len(state.tokens):
                 if m == len(tokens):
                     return state.cache
-                start, cache = m, _fork(state.cache, 1)
+                start, cache = m, fork_cache(state.cache, 1)
             elif m >= MIN_SHARED_PREFIX and self._croppable(state.cache, m):
                 cache = copy.deepcopy(state.cache)
                 cache.crop(m - len(state.tokens))  # negative: number of tokens to drop
@@ -373,37 +374,6 @@ def verify_tolerance(dtype: torch.dtype) -> float:
     if not dtype.is_floating_point:
         return VERIFY_TOLERANCE
     return max(VERIFY_TOLERANCE, VERIFY_EPS_MULTIPLE * torch.finfo(dtype).eps)
-
-
-def _fork(cache, rows: int, *, grow_sliding: bool = False):
-    """A cache to run new tokens against, sharing the prefix tensors instead of copying them.
-
-    Layers rebind their key/value tensors on update (``torch.cat``) rather than writing into them, so a shallow
-    copy of each layer leaves the original intact; ``expand`` gives every row the prefix without a copy (the model's
-    own concatenation is then the only one).
-
-    ``grow_sliding``: sliding-window layers become plain growing layers that keep every key added from here on,
-    and the caller's masks (:meth:`HFLM._attention_masks`) apply the window by position. Batched generation needs
-    this: a sliding layer drops its oldest *slots*, and in a left-padded row some of those slots are padding, so it
-    would drop real keys that are still inside that row's window."""
-    fork = copy.copy(cache)
-    fork.layers = [_grown(layer) if grow_sliding and getattr(layer, "is_sliding", False) else copy.copy(layer)
-                   for layer in cache.layers]
-    if rows > 1:
-        for layer in fork.layers:
-            layer.keys = layer.keys.expand(rows, *layer.keys.shape[1:])
-            layer.values = layer.values.expand(rows, *layer.values.shape[1:])
-    return fork
-
-
-def _grown(layer):
-    """A growing (never cropped) cache layer holding ``layer``'s keys and values, shared, not copied."""
-    from transformers.cache_utils import DynamicLayer
-
-    grown = DynamicLayer()
-    grown.dtype, grown.device = layer.keys.dtype, layer.keys.device
-    grown.keys, grown.values, grown.is_initialized = layer.keys, layer.values, True
-    return grown
 
 
 def _free_memory(device: torch.device) -> int:
