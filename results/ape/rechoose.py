@@ -6,7 +6,8 @@ instruction and every candidate; written before the fix, so it saved the best ca
 scored; a search run after the fix records ``chosen_from``) and eval-{none,hand,ape}.json (the evaluation
 slice). The fixed rule picks one of those three prompts, so
 its evaluation-slice accuracy is already in the committed eval files: nothing is re-run. Writes fixed-rule.json and
-fixed-rule.md next to this script.
+fixed-rule.md next to this script, and where the fixed rule saves another prompt than the search did, rewrites that
+task's saved <task>-ape.yaml as ``iclkit ape`` now saves it (ape.json stays the search's own record).
 
     PYTHONPATH=src python results/ape/rechoose.py
 """
@@ -14,7 +15,10 @@ fixed-rule.md next to this script.
 import json
 from pathlib import Path
 
-from iclkit.ape import choose
+import yaml
+
+from iclkit.ape import choose, task_yaml
+from iclkit.config import run_config
 from iclkit.evaluate.metrics import paired_difference
 
 here = Path(__file__).resolve().parent
@@ -38,6 +42,11 @@ for out in sorted(here.glob("*-smollm2"), key=lambda p: ORDER.index(p.name.split
     saved = ape.get("chosen_from", "candidate")  # searches before the fix saved the best candidate
     name = "ape" if source == saved else EVAL_FILE[source]  # eval-ape.json evaluated the saved <task>-ape.yaml
     acc = json.loads((out / f"eval-{name}.json").read_text())["metrics"]["accuracy"]
+    if source != saved:
+        task = ape["config"]["task"]
+        (out / f"{task}-ape.yaml").write_text(
+            f"# Rewritten by results/ape/rechoose.py: the fixed choice rule saves the {source} prompt.\n"
+            + yaml.safe_dump(task_yaml(run_config(ape["config"]), task, instruction), sort_keys=False))
     correct = json.loads((out / "correct.json").read_text())
     rows.append({"task": out.name.split("-")[0], "heldout": {**held, "best_candidate": ape["best"]["accuracy"]},
                  "saved_by_search": saved, "chosen_from": source, "instruction": instruction,

@@ -91,7 +91,7 @@ def search(config: RunConfig, settings: ApeSettings, out: Path, *, lm=None, log=
               "config": config.to_dict()}
     (out / "ape.json").write_text(json.dumps(result, indent=2) + "\n")
     yaml_path = out / f"{task.name}-ape.yaml"
-    yaml_path.write_text(yaml.safe_dump(_task_yaml(config, task.name, chosen), sort_keys=False))
+    yaml_path.write_text(yaml.safe_dump(task_yaml(config, task.name, chosen), sort_keys=False))
     result["task_yaml"] = str(yaml_path)
     return result
 
@@ -111,7 +111,7 @@ def choose(baselines: dict[str, str | None], scores: dict[str, float],
     return name, *options[name]
 
 
-def _task_yaml(config: RunConfig, name: str, instruction: str | None) -> dict[str, Any]:
+def task_yaml(config: RunConfig, name: str, instruction: str | None) -> dict[str, Any]:
     """The saved task: the original one with the chosen instruction. No instruction leaves ``template`` out,
     unless the original task file has an instruction of its own, which ``instruction: null`` then removes."""
     from iclkit.data.tasks import load_task
