@@ -4,9 +4,10 @@
   instruction) goes through :meth:`HFLM._prefix_cache`, the cache the scoring engine keeps between calls: it is run
   once per run, not once per prompt or per call.
 * **Batched decoding.** The prompts' remaining tokens are left-padded into one batch that forks the prefix cache
-  (expanded, not copied); each step feeds one token per row with explicit position ids, so every row sees exactly
-  its own tokens at the positions they would have alone. Finished rows leave the batch
-  (``Cache.batch_select_indices``), so long generations do not drag short ones along.
+  (copied once into a buffer with room for the whole generation, :class:`~iclkit.lm.kv_cache.ReservedLayer`, so a
+  step writes its keys in place instead of concatenating the cache); each step feeds one token per row with
+  explicit position ids, so every row sees exactly its own tokens at the positions they would have alone. Finished
+  rows leave the batch (``Cache.batch_select_indices``), so long generations do not drag short ones along.
 * **LM head as ``W @ h.T`` on CPU** (:class:`_TransposedHead`): for the few rows of a decoding batch MKL runs it
   faster than ``F.linear``, and a large-vocabulary head is most of a decoding step.
 * **Seeded sampling per request.** A request with ``temperature > 0`` samples from its own ``torch.Generator``
@@ -92,12 +93,12 @@ def _decode(lm, rows: list[_Row], prefix_cache, n_shared: int) -> list[_Row]:
 
     Rows are left-padded to the longest; every step passes explicit position ids and 4-D masks built from real
     positions (:meth:`HFLM._attention_masks`), so a row sees exactly the keys it would see alone, in every layer
-    kind. Sliding-window layers keep all keys of the batch (``fork_cache(grow_sliding=True)``, or a plain growing cache
+    kind. Sliding-window layers keep all keys of the batch (``fork_cache(grow_sliding=True)``, or growing layers
     when there is no shared prefix) because the model's own sliding cache drops the oldest *slots*, which in a
     padded row are not the oldest tokens."""
     from transformers.cache_utils import DynamicCache
 
-    from iclkit.lm.kv_cache import fork_cache
+    from iclkit.lm.kv_cache import ReservedLayer, fork_cache
 
     width = max(len(r.tokens) for r in rows)
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm._prefix_token
@@ -109,10 +110,12 @@ def _decode(lm, rows: list[_Row], prefix_cache, n_shared: int) -> list[_Row]:
         ids[i, width - n:] = torch.tensor(row.tokens)
         real[i, width - n:] = True
         pos[i, width - n:] = torch.arange(n_shared, n_shared + n)
+    room = width + max(r.budget for r in rows)  # every slot this batch can fill: decoding writes in place
     if prefix_cache is not None:
-        cache = fork_cache(prefix_cache, len(rows), grow_sliding=True)
+        cache = fork_cache(prefix_cache, len(rows), grow_sliding=True, reserve=room)
     else:
         cache = DynamicCache()  # no config: every layer grows, none drops keys
+        cache.layer_class_to_replicate = lambda: ReservedLayer(room)
     k_pos, k_real = pos, real  # the batch's own key slots (after the prefix): positions, and not padding
     next_pos = pos[:, -1] + 1
     active = list(rows)
