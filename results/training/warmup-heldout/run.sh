@@ -17,27 +17,32 @@
 # with channel scoring (P(input | label), the tasks' channel_template), and so is the base model, under the label
 # "base-channel", so that it has its own base row:
 #   VARIANTS="metaicl-channel:metaicl:4:--channel" results/training/warmup-heldout/run.sh
+# Another model: MODEL (iclkit name), MODEL_NAME (for the plot titles), HERE (committed results), LIMIT (evaluation
+# examples per task); results/training/warmup-heldout-gemma3/run.sh sets them for Gemma-3-270M.
 # One thread, one job at a time.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export PYTHONPATH=${PYTHONPATH:-$PWD/src} OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 PY=${PYTHON:-python}
-HERE=results/training/warmup-heldout
-RUNS=runs/training/warmup-heldout
+MODEL=${MODEL:-smollm2-135m}
+HERE=${HERE:-results/training/warmup-heldout}
+RUNS=runs/training/$(basename "$HERE")
+LIMIT=${LIMIT:-200}
+export STUDY_DIR=$HERE MODEL_NAME=${MODEL_NAME:-SmolLM2-135M} LIMIT
 VARIANTS=${VARIANTS:-"metaicl:metaicl:4 control:metaicl:0"}
 mkdir -p "$RUNS"
-TRAIN="--model smollm2-135m --tasks trec,rte,sst5,cb --steps 40 --batch-size 4 --lr 5e-4
+TRAIN="--model $MODEL --tasks trec,rte,sst5,cb --steps 40 --batch-size 4 --lr 5e-4
        --warmup-steps 4 --max-length 256 --save-every 20 --no-progress"
-META=$(ls $HERE/tasks/{sst2,mr,subj,agnews}-metaicl.yaml | paste -sd,)
+META=$(ls results/training/warmup-heldout/tasks/{sst2,mr,subj,agnews}-metaicl.yaml | paste -sd,)
 evaluate() {  # label model [scorer: direct (default) | channel]
   nice -n 10 "$PY" results/training/eval_icl.py --model "$2" --label "$1" --tasks "$META" --shots 4 \
-    --seeds 0,1,2 --limit 200 --scorer "${3:-direct}" --runs "$RUNS/eval" --csv "$HERE/accuracy.csv"
+    --seeds 0,1,2 --limit "$LIMIT" --scorer "${3:-direct}" --runs "$RUNS/eval" --csv "$HERE/accuracy.csv"
   if [ "${TEMPLATES:-0}" = 1 ]; then
     nice -n 10 "$PY" results/training/eval_icl.py --model "$2" --label "$1" --tasks sst2,mr,subj,agnews \
-      --shots 4 --seeds 0 --limit 200 --scorer "${3:-direct}" --runs "$RUNS/eval" --csv "$HERE/accuracy.csv"
+      --shots 4 --seeds 0 --limit "$LIMIT" --scorer "${3:-direct}" --runs "$RUNS/eval" --csv "$HERE/accuracy.csv"
   fi
 }
-evaluate base smollm2-135m
+evaluate base "$MODEL"
 for variant in $VARIANTS; do
   IFS=: read -r name method shots flags <<< "$variant"
   scorer=direct
@@ -56,11 +61,11 @@ for variant in $VARIANTS; do
   echo "$name: evaluation $(( $(date +%s) - start )) s"
   if [ "$scorer" = channel ]; then  # the base model under the same scoring (skipped once in accuracy.csv)
     start=$(date +%s)
-    evaluate base-channel smollm2-135m channel
+    evaluate base-channel "$MODEL" channel
     echo "base-channel: evaluation $(( $(date +%s) - start )) s"
   fi
   # Committed copies after every variant, so a run cut short keeps what finished.
   "$PY" results/training/collect_runs.py --merge "$RUNS/eval" "$HERE/runs.csv"
 done
 "$PY" results/training/collect_runs.py --merge "$RUNS/eval" "$HERE/runs.csv"
-"$PY" "$HERE/summarize.py"
+"$PY" results/training/warmup-heldout/summarize.py

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import statistics
 from pathlib import Path
@@ -35,7 +36,10 @@ import matplotlib.pyplot as plt
 
 from iclkit.evaluate.metrics import wilson_interval
 
-HERE = Path(__file__).resolve().parent
+# run.sh sets these for a study of another model (results/training/warmup-heldout-gemma3/); default: this folder.
+HERE = Path(os.environ.get("STUDY_DIR", Path(__file__).resolve().parent))
+MODEL_NAME = os.environ.get("MODEL_NAME", "SmolLM2-135M")
+LIMIT = os.environ.get("LIMIT", "200")
 # Row order of the tables; a model not listed here follows in the order of runs.csv.
 PREFERRED = ("base", "metaicl", "control", "base-channel", "metaicl-channel", "metaicl-channel-control", "icl-tuning",
              "icl-tuning-control", "instruct", "instruct-control", "symbol", "selfsup", "selfsup-control")
@@ -259,7 +263,7 @@ def training_info() -> dict:
             "tokens": sum(r["tokens"] for r in rows),
             "median_tokens_per_s": statistics.median(r["tokens_per_s"] for r in rows),
             "wall_seconds": _seconds(time_txt), "peak_rss_gib": int(rss.group(1)) / 2 ** 20 if rss else None}
-    info["base"] = {"what": "— (SmolLM2-135M as released)"}
+    info["base"] = {"what": f"— ({MODEL_NAME} as released)"}
     info["base-channel"] = {"what": "— (as released; channel scoring)"}
     return info
 
@@ -296,7 +300,7 @@ def plot_accuracy(data: dict, models: list[str]) -> None:
         ax.set_ylim(30, 80)
     axes[0].set_ylabel(f"mean accuracy over {', '.join(TASKS)} (%)")
     axes[0].legend(fontsize=8, loc="upper left")
-    fig.suptitle("SmolLM2-135M, held-out tasks in MetaICL raw format, after each warmup variant (n=200 per task)",
+    fig.suptitle(f"{MODEL_NAME}, held-out tasks in MetaICL raw format, after each warmup variant (n={LIMIT} per task)",
                  fontsize=10)
     fig.tight_layout()
     fig.savefig(HERE / "accuracy.png", dpi=110)
