@@ -5,6 +5,9 @@ cannot embed in minutes; ``--embed-sst2`` also times embedding the real 6,920-se
 Everything is measured in one run on this machine, so the ratios between rows are what to compare.
 
     nice -n 10 python bench/retrieval.py --sizes 10000,100000 --out results/selection/retrieval-bench.json
+
+``--nprobes 16,32,64,128`` gives one IVF row per number of lists scanned (the recall / speed trade-off); the exact
+top-8 that recall is measured against comes from faiss's flat index.
 """
 
 from __future__ import annotations
@@ -38,25 +41,42 @@ def per_query_rate(index, queries: np.ndarray, batch: int) -> float:
     return len(queries) / (time.perf_counter() - started)
 
 
-def bench_size(n: int, queries: np.ndarray, kinds: list[str]) -> list[dict]:
+def exact_truth(x: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """The exact top-K ids, from faiss's flat inner-product index (BLAS in blocks: no 2000 x N score matrix)."""
+    import faiss
+
+    flat = faiss.IndexFlatIP(x.shape[1])
+    flat.add(x)
+    return flat.search(queries, K)[1]
+
+
+def bench_size(n: int, queries: np.ndarray, kinds: list[str], nprobes: list[int]) -> list[dict]:
+    import faiss
+
     x = synthetic(n, seed=0)
     exact = ExactIndex(x)
-    _, truth = exact.search(queries, K)
-    rows = [{"n": n, "index": "exact", "build_s": 0.0, "bytes": x.nbytes, "recall_at_8": 1.0,
+    truth = exact_truth(x, queries)
+    batch = 1000 if n <= 200_000 else 100  # numpy's exact search holds a batch x N score matrix (and a copy)
+    rows = [{"n": n, "index": "exact", "build_s": 0.0, "bytes": x.nbytes,
+             "recall_at_8": recall_at_k(truth[:batch], exact.search(queries[:batch], K)[1]),
              "qps_batch_1": per_query_rate(exact, queries[:50], 1),
-             "qps_batch_1000": per_query_rate(exact, queries, 1000)}]
+             f"qps_batch_{batch}": per_query_rate(exact, queries[: 10 * batch if batch < 1000 else None], batch)}]
     for kind in kinds:
-        import faiss
-
         started = time.perf_counter()
         index = build_faiss(x, kind)
         build = time.perf_counter() - started
-        wrapped = type("W", (), {"search": lambda self, q, k, i=index: i.search(q, k)})()
-        _, got = index.search(queries, K)
-        rows.append({"n": n, "index": kind, "build_s": round(build, 2),
-                     "bytes": int(faiss.serialize_index(index).nbytes), "recall_at_8": recall_at_k(truth, got),
-                     "qps_batch_1": per_query_rate(wrapped, queries[:200], 1),
-                     "qps_batch_1000": per_query_rate(wrapped, queries, 1000)})
+        settings = [("nprobe", p) for p in nprobes] if kind.startswith("ivf") else [("efSearch", None)]
+        for knob, value in settings:
+            if knob == "nprobe":
+                index.nprobe = value
+            wrapped = type("W", (), {"search": lambda self, q, k, i=index: i.search(q, k)})()
+            _, got = index.search(queries, K)
+            rows.append({"n": n, "index": kind, "build_s": round(build, 2),
+                         "bytes": int(faiss.serialize_index(index).nbytes),
+                         knob: value if value is not None else index.hnsw.efSearch,
+                         "recall_at_8": recall_at_k(truth, got),
+                         "qps_batch_1": per_query_rate(wrapped, queries[:200], 1),
+                         "qps_batch_1000": per_query_rate(wrapped, queries, 1000)})
     for r in rows:
         r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()}), flush=True)
@@ -81,18 +101,22 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--hnsw-max", type=int, default=100_000, help="largest pool HNSW is built for")
+    parser.add_argument("--nprobes", default="32", help="IVF lists scanned per query: one row each")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ivf", default="ivf", help="IVF kinds to build: ivf, ivf-sq8 or both (comma-separated)")
     parser.add_argument("--embed-sst2", action="store_true")
     parser.add_argument("--out")
     args = parser.parse_args()
     import faiss
 
-    faiss.omp_set_num_threads(2)
+    faiss.omp_set_num_threads(args.threads)
     queries = synthetic(args.queries, seed=1)
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
-        rows += bench_size(n, queries, ["ivf"] + (["hnsw"] if n <= args.hnsw_max else []))
+        rows += bench_size(n, queries, args.ivf.split(",") + (["hnsw"] if n <= args.hnsw_max else []),
+                           [int(p) for p in args.nprobes.split(",")])
     result = {"dim": DIM, "k": K, "n_queries": args.queries, "rows": rows, "machine": platform.processor() or
-              platform.machine(), "threads": 2}
+              platform.machine(), "threads": args.threads}
     if args.embed_sst2:
         result["embedding"] = embed_sst2()
         print(json.dumps(result["embedding"]))

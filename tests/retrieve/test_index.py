@@ -27,7 +27,7 @@ def test_exact_index_matches_brute_force():
     assert (ids == brute).all() and (np.diff(scores, axis=1) <= 1e-6).all()
 
 
-@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+@pytest.mark.parametrize("kind", ["ivf", "ivf-sq8", "hnsw"])
 def test_approximate_indexes_have_high_recall_and_are_reused(kind, tmp_path):
     x, q = clustered(4000), clustered(50, seed=1)
     _, exact = ExactIndex(x).search(q, 8)

@@ -21,7 +21,7 @@ class TopKDemos:
     Args:
         embedder: a name for :func:`~iclkit.retrieve.embed.get_embedder` or an :class:`Embedder`.
         skip_duplicates: drop pool items that are (near-)identical to the query.
-        index: ``auto`` | ``exact`` | ``ivf`` | ``hnsw`` (:mod:`iclkit.retrieve.index`).
+        index: ``auto`` | ``exact`` | ``ivf`` | ``ivf-sq8`` | ``hnsw`` (:mod:`iclkit.retrieve.index`).
     """
 
     def __init__(self, *, embedder: str | Embedder = DEFAULT_EMBEDDER, skip_duplicates: bool = True,
