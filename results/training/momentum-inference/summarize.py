@@ -4,11 +4,13 @@ Writes ``table.md`` (accuracy and batch-calibrated accuracy [Wilson 95%] per tas
 share) and ``accuracy_vs_eta.png`` (both metrics against η).
 
     python results/training/momentum-inference/summarize.py
+    STUDY_DIR=results/training/momentum-inference-gemma3 MODEL_NAME=Gemma-3-270M python results/training/momentum-inference/summarize.py
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import statistics
 from pathlib import Path
 
@@ -17,7 +19,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-HERE = Path(__file__).resolve().parent
+# run.sh of another model's study sets these (results/training/momentum-inference-gemma3/); default: this folder.
+HERE = Path(os.environ.get("STUDY_DIR", Path(__file__).resolve().parent))
+MODEL_NAME = os.environ.get("MODEL_NAME", "SmolLM2-135M")
 TASKS = ("sst2", "sst5", "mr", "subj", "agnews", "cb")
 METRICS = {"accuracy": ("accuracy", "low", "high"),
            "accuracy after batch calibration": ("calibrated_accuracy", "calibrated_low", "calibrated_high")}
@@ -63,7 +67,7 @@ def main() -> None:
         ax.set_title(title)
     axes[0].set_ylabel("accuracy (%), Wilson 95%")
     axes[-1].legend(fontsize=8)
-    fig.suptitle(f"SmolLM2-135M with momentum attention added at inference, {setting}, 60 examples per task "
+    fig.suptitle(f"{MODEL_NAME} with momentum attention added at inference, {setting}, 60 examples per task "
                  "(CB 56)", fontsize=10)
     fig.tight_layout()
     fig.savefig(HERE / "accuracy_vs_eta.png", dpi=110)
