@@ -50,7 +50,7 @@ def exact_truth(x: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return flat.search(queries, K)[1]
 
 
-def bench_size(n: int, queries: np.ndarray, kinds: list[str], nprobes: list[int]) -> list[dict]:
+def bench_size(n: int, queries: np.ndarray, kinds: list[str], nprobes: list[int], refines: list[int]) -> list[dict]:
     import faiss
 
     x = synthetic(n, seed=0)
@@ -66,14 +66,19 @@ def bench_size(n: int, queries: np.ndarray, kinds: list[str], nprobes: list[int]
         index = build_faiss(x, kind)
         build = time.perf_counter() - started
         settings = [("nprobe", p) for p in nprobes] if kind.startswith("ivf") else [("efSearch", None)]
+        if kind == "ivf-pq":  # also the number of candidates re-scored exactly (refine x k)
+            settings = [(("nprobe", "refine"), (p, r)) for r in refines for p in nprobes]
         for knob, value in settings:
-            if knob == "nprobe":
-                index.nprobe = value
+            if knob == ("nprobe", "refine"):
+                faiss.extract_index_ivf(index).nprobe, index.k_factor = value
+            elif knob == "nprobe":
+                faiss.extract_index_ivf(index).nprobe = value
             wrapped = type("W", (), {"search": lambda self, q, k, i=index: i.search(q, k)})()
             _, got = index.search(queries, K)
+            knobs = dict(zip(knob, value)) if isinstance(knob, tuple) else {
+                knob: value if value is not None else index.hnsw.efSearch}
             rows.append({"n": n, "index": kind, "build_s": round(build, 2),
-                         "bytes": int(faiss.serialize_index(index).nbytes),
-                         knob: value if value is not None else index.hnsw.efSearch,
+                         "bytes": int(faiss.serialize_index(index).nbytes), **knobs,
                          "recall_at_8": recall_at_k(truth, got),
                          "qps_batch_1": per_query_rate(wrapped, queries[:200], 1),
                          "qps_batch_1000": per_query_rate(wrapped, queries, 1000)})
@@ -102,8 +107,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--hnsw-max", type=int, default=100_000, help="largest pool HNSW is built for")
     parser.add_argument("--nprobes", default="32", help="IVF lists scanned per query: one row each")
+    parser.add_argument("--refines", default="32", help="ivf-pq: candidates re-scored exactly, as multiples of k")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--ivf", default="ivf", help="IVF kinds to build: ivf, ivf-sq8 or both (comma-separated)")
+    parser.add_argument("--ivf", default="ivf", help="IVF kinds to build, comma-separated: ivf, ivf-sq8, ivf-pq")
     parser.add_argument("--embed-sst2", action="store_true")
     parser.add_argument("--out")
     args = parser.parse_args()
@@ -114,7 +120,7 @@ def main() -> None:
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):
         rows += bench_size(n, queries, args.ivf.split(",") + (["hnsw"] if n <= args.hnsw_max else []),
-                           [int(p) for p in args.nprobes.split(",")])
+                           [int(p) for p in args.nprobes.split(",")], [int(r) for r in args.refines.split(",")])
     result = {"dim": DIM, "k": K, "n_queries": args.queries, "rows": rows, "machine": platform.processor() or
               platform.machine(), "threads": args.threads}
     if args.embed_sst2:

@@ -27,7 +27,7 @@ def test_exact_index_matches_brute_force():
     assert (ids == brute).all() and (np.diff(scores, axis=1) <= 1e-6).all()
 
 
-@pytest.mark.parametrize("kind", ["ivf", "ivf-sq8", "hnsw"])
+@pytest.mark.parametrize("kind", ["ivf", "ivf-sq8", "ivf-pq", "hnsw"])
 def test_approximate_indexes_have_high_recall_and_are_reused(kind, tmp_path):
     x, q = clustered(4000), clustered(50, seed=1)
     _, exact = ExactIndex(x).search(q, 8)
@@ -55,12 +55,13 @@ def test_a_corrupt_saved_index_is_an_error(tmp_path):
         build_index(x, "ivf", nlist=8)
 
 
-def test_topk_retriever_with_an_approximate_index():
+@pytest.mark.parametrize("index, options", [("hnsw", None), ("ivf-pq", {"nlist": 16, "nprobe": 16})])
+def test_topk_retriever_with_an_approximate_index(index, options):
     x = clustered(2000)
     table = {f"t{i}": v for i, v in enumerate(x)}
     table["query"] = x[17] + 0.01
     pool = [Example(str(i), {"text": f"t{i}"}, "a") for i in range(len(x))]
-    r = build_retriever("topk", embedder=TableEmbedder(table), index="hnsw")
+    r = build_retriever("topk", embedder=TableEmbedder(table), index=index, index_options=options)
     r.fit(pool)
     assert r.select(Example("q", {"text": "query"}), 3)[0].example.id == "17"
 
@@ -74,3 +75,13 @@ def test_bm25_index_is_saved_and_reused(tmp_path):
     again.fit(pool)
     q = Example("q", {"text": "dog plot"})
     assert [d.example.id for d in again.select(q, 2)] == [d.example.id for d in first.select(q, 2)]
+
+
+def test_index_options_reach_faiss_and_unknown_ones_are_an_error():
+    import faiss
+
+    x = clustered(2000)
+    index = build_index(x, "ivf-pq", nprobe=3, refine=4, nlist=16)
+    assert faiss.extract_index_ivf(index.index).nprobe == 3 and index.index.k_factor == 4
+    with pytest.raises(IclkitError, match="unknown index option.*nprobes.*known: ef_search"):
+        build_index(x, "ivf", nprobes=3)

@@ -58,8 +58,8 @@ class DPPDemos(TopKDemos):
     """Args: ``candidate_num`` TopK candidates (default 50), ``scale_factor`` λ (default 0.1, OpenICL/CEIL)."""
 
     def __init__(self, *, candidate_num: int = 50, scale_factor: float = 0.1, embedder: str | Embedder = DEFAULT_EMBEDDER,
-                 skip_duplicates: bool = True, index: str = "auto") -> None:
-        super().__init__(embedder=embedder, skip_duplicates=skip_duplicates, index=index)
+                 skip_duplicates: bool = True, index: str = "auto", index_options: dict | None = None) -> None:
+        super().__init__(embedder=embedder, skip_duplicates=skip_duplicates, index=index, index_options=index_options)
         if scale_factor <= 0:
             raise IclkitError(f"retriever 'dpp': scale_factor must be > 0, not {scale_factor}")
         self.candidate_num, self.scale_factor = int(candidate_num), float(scale_factor)

@@ -3,7 +3,8 @@
 ``exact`` is a numpy matrix product with a partial sort: no approximation and no build time, and fast enough below
 ``EXACT_MAX`` pool rows (``bench/retrieval.py`` measures where it stops being so). Above it, ``auto`` builds a faiss
 IVF-Flat index (k-means coarse quantiser, ``nprobe`` lists scanned per query) or, on request, IVF with 8-bit scalar
-quantised vectors (``ivf-sq8``: a quarter of the memory, and faster scans, for a little recall) or HNSW; approximate
+quantised vectors (``ivf-sq8``: a quarter of the memory, and faster scans, for a little recall), IVF with product
+quantisation and exact re-ranking (``ivf-pq``: the fastest scans; the vectors are kept for re-ranking) or HNSW; approximate
 indexes are saved in the cache under a fingerprint of the pool's embeddings and reused. Report recall@k against exact
 search with :func:`recall_at_k` before trusting an approximate index.
 """
@@ -11,6 +12,7 @@ search with :func:`recall_at_k` before trusting an approximate index.
 from __future__ import annotations
 
 import hashlib
+import inspect
 from pathlib import Path
 from typing import Protocol
 
@@ -20,7 +22,7 @@ from iclkit.errors import IclkitError
 from iclkit.paths import cache_dir
 
 EXACT_MAX = 200_000  # rows; see docs/selection.md ("Scale") for the measurement behind it
-KINDS = ("auto", "exact", "ivf", "ivf-sq8", "hnsw")
+KINDS = ("auto", "exact", "ivf", "ivf-sq8", "ivf-pq", "hnsw")
 
 
 class VectorIndex(Protocol):
@@ -59,8 +61,11 @@ def fingerprint(matrix: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(matrix, dtype=np.float32).tobytes()).hexdigest()[:24]
 
 
-def build_faiss(matrix: np.ndarray, kind: str, *, nlist: int | None = None, nprobe: int = 32, hnsw_m: int = 32,
-                ef_search: int = 128):
+# nprobe=128: in the pipeline one query is searched next to an LM call, so recall matters more than queries/s; on
+# bench/retrieval.py's 1M pool, IVF-Flat gives recall@8 0.981 at 128 lists against 0.873 at 32, for 8 ms a query
+# (results/selection/retrieval-bench-quiet-2026-12-03.json).
+def build_faiss(matrix: np.ndarray, kind: str, *, nlist: int | None = None, nprobe: int = 128, hnsw_m: int = 32,
+                ef_search: int = 128, refine: int = 128):
     import faiss
 
     x = np.ascontiguousarray(matrix, dtype=np.float32)
@@ -75,13 +80,26 @@ def build_faiss(matrix: np.ndarray, kind: str, *, nlist: int | None = None, npro
     if kind == "ivf-sq8":
         index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(d), d, nlist, faiss.ScalarQuantizer.QT_8bit,
                                               faiss.METRIC_INNER_PRODUCT)
+    elif kind == "ivf-pq":
+        # Lists scanned with 8-bit product-quantisation codes (one byte per 8 dimensions: 48 bytes for 384-d
+        # against 1,536 in fp32), then the best ``refine`` x k candidates re-scored exactly on the stored vectors.
+        # refine=128: on bench/retrieval.py's 1M pool, 64 capped recall@8 below 0.95 up to nprobe 128
+        # (results/selection/retrieval-bench-1m-ivfpq-2026-12-03-run*.json).
+        ivf = faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, nlist, _pq_parts(d), 8, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexRefineFlat(ivf)
+        index.k_factor = refine
     else:
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
     sample = x[np.random.default_rng(0).choice(len(x), min(len(x), 64 * nlist), replace=False)]
     index.train(sample)
     index.add(x)
-    index.nprobe = nprobe
+    faiss.extract_index_ivf(index).nprobe = nprobe
     return index
+
+
+def _pq_parts(d: int) -> int:
+    """Sub-quantisers for PQ: the most that leave at least 8 dimensions each and divide ``d``."""
+    return max(m for m in range(1, d // 8 + 1) if d % m == 0) if d >= 8 else 1
 
 
 def build_index(matrix: np.ndarray, kind: str = "auto", *, exact_max: int = EXACT_MAX, cache: bool = True,
@@ -89,6 +107,10 @@ def build_index(matrix: np.ndarray, kind: str = "auto", *, exact_max: int = EXAC
     """An index over ``matrix`` rows; approximate ones are loaded from / saved to the cache by fingerprint."""
     if kind not in KINDS:
         raise IclkitError(f"unknown index kind {kind!r}; known: {', '.join(KINDS)}")
+    known = set(inspect.signature(build_faiss).parameters) - {"matrix", "kind"}
+    if set(options) - known:
+        raise IclkitError(f"unknown index option(s) {', '.join(sorted(set(options) - known))}; "
+                          f"known: {', '.join(sorted(known))}")
     if kind == "exact" or (kind == "auto" and len(matrix) <= exact_max):
         return ExactIndex(matrix)
     kind = "ivf" if kind == "auto" else kind

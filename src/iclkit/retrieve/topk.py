@@ -21,14 +21,17 @@ class TopKDemos:
     Args:
         embedder: a name for :func:`~iclkit.retrieve.embed.get_embedder` or an :class:`Embedder`.
         skip_duplicates: drop pool items that are (near-)identical to the query.
-        index: ``auto`` | ``exact`` | ``ivf`` | ``ivf-sq8`` | ``hnsw`` (:mod:`iclkit.retrieve.index`).
+        index: ``auto`` | ``exact`` | ``ivf`` | ``ivf-sq8`` | ``ivf-pq`` | ``hnsw`` (:mod:`iclkit.retrieve.index`).
+        index_options: settings of an approximate index, e.g. ``{"nprobe": 80, "refine": 128}``
+            (:func:`~iclkit.retrieve.index.build_faiss`).
     """
 
     def __init__(self, *, embedder: str | Embedder = DEFAULT_EMBEDDER, skip_duplicates: bool = True,
-                 index: str = "auto") -> None:
+                 index: str = "auto", index_options: dict | None = None) -> None:
         self.embedder = get_embedder(embedder) if isinstance(embedder, str) else embedder
         self.skip_duplicates = skip_duplicates
         self.index_kind = index
+        self.index_options = dict(index_options or {})
 
     def fit(self, pool: Sequence[Example]) -> None:
         if not pool:
@@ -36,7 +39,7 @@ class TopKDemos:
         self.pool = list(pool)
         self._index = {e.id: i for i, e in enumerate(self.pool)}
         self.matrix = cached_encode(self.embedder, [input_text(e) for e in self.pool])
-        self.index = build_index(self.matrix, self.index_kind)
+        self.index = build_index(self.matrix, self.index_kind, **self.index_options)
 
     def select(self, query: Example, k: int) -> list[Demo]:
         if k <= 0:
