@@ -19,6 +19,7 @@
 #   VARIANTS="metaicl-channel:metaicl:4:--channel" results/training/warmup-heldout/run.sh
 # Another model: MODEL (iclkit name), MODEL_NAME (for the plot titles), HERE (committed results), LIMIT (evaluation
 # examples per task); results/training/warmup-heldout-gemma3/run.sh sets them for Gemma-3-270M.
+# TRAIN_ONLY=1 trains (and copies the run's files) without evaluating.
 # One thread, one job at a time.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -56,6 +57,7 @@ for variant in $VARIANTS; do
   mkdir -p "$HERE/$name"
   cp "$RUNS/$name/metrics.jsonl" "$RUNS/$name/data_sample.jsonl" "$RUNS/$name/model/iclkit_training.json" "$HERE/$name/"
   grep -E "removed training|Elapsed|Maximum resident" "$RUNS-$name.time" > "$HERE/$name/time.txt" || true
+  [ "${TRAIN_ONLY:-0}" = 1 ] && continue  # evaluated by another script (run_channel.sh)
   start=$(date +%s)
   evaluate "$name" "$RUNS/$name/model" "$scorer"
   echo "$name: evaluation $(( $(date +%s) - start )) s"

@@ -9,6 +9,10 @@
 # for the channel-trained model ("metaicl-channel") and the released model ("base-channel"), both scored channel.
 #   VARIANTS="metaicl-channel:metaicl:4:--channel,--max-length,512" results/training/warmup-heldout/run.sh  # train
 #   results/training/warmup-heldout/run_channel.sh                                                          # evaluate
+# Its no-demonstration control, trained later and evaluated the same way (LABELS picks the models to evaluate; rows
+# already in accuracy.csv are skipped):
+#   TRAIN_ONLY=1 VARIANTS="metaicl-channel-control:metaicl:0:--channel,--max-length,512" results/training/warmup-heldout/run.sh
+#   LABELS=metaicl-channel-control results/training/warmup-heldout/run_channel.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export PYTHONPATH=${PYTHONPATH:-$PWD/src} OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
@@ -21,8 +25,10 @@ evaluate() {  # label model tasks seeds
     --limit 200 --scorer channel --runs "$RUNS/eval" --csv "$HERE/accuracy.csv"
   "$PY" results/training/collect_runs.py --merge "$RUNS/eval" "$HERE/runs.csv"
 }
-evaluate metaicl-channel "$RUNS/metaicl-channel/model" "$BINARY" 0,1,2
-evaluate base-channel smollm2-135m "$BINARY" 0,1,2
-evaluate metaicl-channel "$RUNS/metaicl-channel/model" "$HERE/tasks/agnews-metaicl.yaml" ""
-evaluate base-channel smollm2-135m "$HERE/tasks/agnews-metaicl.yaml" ""
+for label in ${LABELS:-metaicl-channel base-channel}; do
+  model=$RUNS/$label/model
+  [ "$label" = base-channel ] && model=smollm2-135m
+  evaluate "$label" "$model" "$BINARY" 0,1,2
+  evaluate "$label" "$model" "$HERE/tasks/agnews-metaicl.yaml" ""
+done
 "$PY" "$HERE/summarize.py"
