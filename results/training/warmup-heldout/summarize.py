@@ -94,8 +94,15 @@ def base_of(model: str) -> str:
     return "base-channel" if "channel" in model else "base"
 
 
+# Channel models whose direct counterpart is not named by dropping "-channel": the channel no-demonstration control
+# pairs with the direct one (both MetaICL's data without demonstrations).
+DIRECT_COUNTERPART = {"metaicl-channel-control": "control"}
+
+
 def direct_of(model: str) -> str | None:
     """The direct-scored counterpart of a channel model (``metaicl-channel`` → ``metaicl``), else None."""
+    if model in DIRECT_COUNTERPART:
+        return DIRECT_COUNTERPART[model]
     return model.replace("-channel", "", 1) if "-channel" in model else None
 
 
