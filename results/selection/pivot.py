@@ -1,7 +1,9 @@
 """Method × task views of a comparison's ``results.json``: raw accuracy, batch-calibrated accuracy (mean ± std over
 seeds; one run shows no ±), LM requests per run and seconds per run. Writes ``pivot.md`` into the study folder.
+Further folders add their ``results.json`` rows (a grid run one task at a time):
 
     python results/selection/pivot.py results/selection/compare-smollm2
+    python results/selection/pivot.py results/selection/compare-gemma3 results/selection/compare-gemma3/tasks/*/
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def table(rows: list[dict], title: str, show) -> list[str]:
 
 if __name__ == "__main__":
     study = Path(sys.argv[1])
-    rows = [r for r in json.loads((study / "results.json").read_text()) if r["shots"] == 8]
+    rows = [r for folder in sys.argv[1:] for r in json.loads((Path(folder) / "results.json").read_text())
+            if r["shots"] == 8]
     n = sorted({r["n"] for r in rows})
     out = [*table(rows, f"Accuracy, raw (8 shots, n = {', '.join(map(str, n))} per task)", lambda r: cell(r, "accuracy")),
            *table(rows, "Accuracy, batch-calibrated (same runs)", lambda r: cell(r, "bc_accuracy")),
