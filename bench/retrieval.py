@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from iclkit.retrieve.index import ExactIndex, build_faiss, recall_at_k
+from iclkit.retrieve.index import ExactIndex, build_faiss, recall_at_k, set_search_options
 
 DIM, K = 384, 8
 
@@ -70,9 +70,9 @@ def bench_size(n: int, queries: np.ndarray, kinds: list[str], nprobes: list[int]
             settings = [(("nprobe", "refine"), (p, r)) for r in refines for p in nprobes]
         for knob, value in settings:
             if knob == ("nprobe", "refine"):
-                faiss.extract_index_ivf(index).nprobe, index.k_factor = value
+                set_search_options(index, nprobe=value[0], refine=value[1])
             elif knob == "nprobe":
-                faiss.extract_index_ivf(index).nprobe = value
+                set_search_options(index, nprobe=value)
             wrapped = type("W", (), {"search": lambda self, q, k, i=index: i.search(q, k)})()
             _, got = index.search(queries, K)
             knobs = dict(zip(knob, value)) if isinstance(knob, tuple) else {

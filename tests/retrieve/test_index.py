@@ -85,3 +85,13 @@ def test_index_options_reach_faiss_and_unknown_ones_are_an_error():
     assert faiss.extract_index_ivf(index.index).nprobe == 3 and index.index.k_factor == 4
     with pytest.raises(IclkitError, match="unknown index option.*nprobes.*known: ef_search"):
         build_index(x, "ivf", nprobes=3)
+
+
+def test_search_settings_apply_to_a_cached_index_without_rebuilding_it(tmp_path):
+    import faiss
+
+    x = clustered(2000)
+    build_index(x, "ivf", nlist=16, nprobe=3)
+    again = build_index(x, "ivf", nlist=16, nprobe=7)
+    assert faiss.extract_index_ivf(again.index).nprobe == 7
+    assert len(list((tmp_path / "faiss").glob("*-ivf-*.faiss"))) == 1  # one saved index: nprobe is not in its key

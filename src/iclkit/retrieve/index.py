@@ -12,7 +12,6 @@ search with :func:`recall_at_k` before trusting an approximate index.
 from __future__ import annotations
 
 import hashlib
-import inspect
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +22,10 @@ from iclkit.paths import cache_dir
 
 EXACT_MAX = 200_000  # rows; see docs/selection.md ("Scale") for the measurement behind it
 KINDS = ("auto", "exact", "ivf", "ivf-sq8", "ivf-pq", "hnsw")
+# Index options: those that shape the saved index (part of its cache key) and those read at search time (applied
+# to every index, built or loaded, so a cached index never keeps the settings it was saved with).
+BUILD_OPTIONS = ("nlist", "hnsw_m")
+SEARCH_OPTIONS = {"nprobe": 128, "ef_search": 128, "refine": 128}
 
 
 class VectorIndex(Protocol):
@@ -61,11 +64,8 @@ def fingerprint(matrix: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(matrix, dtype=np.float32).tobytes()).hexdigest()[:24]
 
 
-# nprobe=128: in the pipeline one query is searched next to an LM call, so recall matters more than queries/s; on
-# bench/retrieval.py's 1M pool, IVF-Flat gives recall@8 0.981 at 128 lists against 0.873 at 32, for 8 ms a query
-# (results/selection/retrieval-bench-quiet-2026-12-03.json).
-def build_faiss(matrix: np.ndarray, kind: str, *, nlist: int | None = None, nprobe: int = 128, hnsw_m: int = 32,
-                ef_search: int = 128, refine: int = 128):
+def build_faiss(matrix: np.ndarray, kind: str, *, nlist: int | None = None, hnsw_m: int = 32, **search):
+    """A faiss index of ``kind`` over ``matrix``, with ``search`` settings (:func:`set_search_options`) applied."""
     import faiss
 
     x = np.ascontiguousarray(matrix, dtype=np.float32)
@@ -74,8 +74,7 @@ def build_faiss(matrix: np.ndarray, kind: str, *, nlist: int | None = None, npro
         index = faiss.IndexHNSWFlat(d, hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
         index.add(x)
-        index.hnsw.efSearch = ef_search
-        return index
+        return set_search_options(index, **search)
     nlist = nlist or int(4 * np.sqrt(len(x)))  # faiss's rule of thumb: 4·sqrt(N) lists
     if kind == "ivf-sq8":
         index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(d), d, nlist, faiss.ScalarQuantizer.QT_8bit,
@@ -85,15 +84,32 @@ def build_faiss(matrix: np.ndarray, kind: str, *, nlist: int | None = None, npro
         # against 1,536 in fp32), then the best ``refine`` x k candidates re-scored exactly on the stored vectors.
         # refine=128: on bench/retrieval.py's 1M pool, 64 capped recall@8 below 0.95 up to nprobe 128
         # (results/selection/retrieval-bench-1m-ivfpq-2026-12-03-run*.json).
-        ivf = faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, nlist, _pq_parts(d), 8, faiss.METRIC_INNER_PRODUCT)
-        index = faiss.IndexRefineFlat(ivf)
-        index.k_factor = refine
+        index = faiss.IndexRefineFlat(faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, nlist, _pq_parts(d), 8,
+                                                       faiss.METRIC_INNER_PRODUCT))
     else:
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
     sample = x[np.random.default_rng(0).choice(len(x), min(len(x), 64 * nlist), replace=False)]
     index.train(sample)
     index.add(x)
+    return set_search_options(index, **search)
+
+
+# nprobe=128 by default: in the pipeline one query is searched next to an LM call, so recall matters more than
+# queries/s; on bench/retrieval.py's 1M pool, IVF-Flat gives recall@8 0.981 at 128 lists against 0.873 at 32, for
+# 8 ms a query (results/selection/retrieval-bench-quiet-2026-12-03.json). refine=128 (ivf-pq): 64 capped recall@8
+# below 0.95 up to nprobe 128 (results/selection/retrieval-bench-1m-ivfpq-2026-12-03-run*.json).
+def set_search_options(index, *, nprobe: int = SEARCH_OPTIONS["nprobe"], ef_search: int = SEARCH_OPTIONS["ef_search"],
+                       refine: int = SEARCH_OPTIONS["refine"]):
+    """Apply the search-time settings the index has: lists scanned (IVF), efSearch (HNSW), re-ranked candidates
+    as a multiple of k (``ivf-pq``). Returns ``index``."""
+    import faiss
+
+    if hasattr(index, "hnsw"):
+        index.hnsw.efSearch = ef_search
+        return index
     faiss.extract_index_ivf(index).nprobe = nprobe
+    if hasattr(index, "k_factor"):
+        index.k_factor = refine
     return index
 
 
@@ -107,7 +123,7 @@ def build_index(matrix: np.ndarray, kind: str = "auto", *, exact_max: int = EXAC
     """An index over ``matrix`` rows; approximate ones are loaded from / saved to the cache by fingerprint."""
     if kind not in KINDS:
         raise IclkitError(f"unknown index kind {kind!r}; known: {', '.join(KINDS)}")
-    known = set(inspect.signature(build_faiss).parameters) - {"matrix", "kind"}
+    known = {*BUILD_OPTIONS, *SEARCH_OPTIONS}
     if set(options) - known:
         raise IclkitError(f"unknown index option(s) {', '.join(sorted(set(options) - known))}; "
                           f"known: {', '.join(sorted(known))}")
@@ -116,9 +132,10 @@ def build_index(matrix: np.ndarray, kind: str = "auto", *, exact_max: int = EXAC
     kind = "ivf" if kind == "auto" else kind
     import faiss
 
-    path = cache_dir() / "faiss" / f"{fingerprint(matrix)}-{kind}-{_options_key(options)}.faiss"
+    built = {k: v for k, v in options.items() if k in BUILD_OPTIONS}
+    path = cache_dir() / "faiss" / f"{fingerprint(matrix)}-{kind}-{_options_key(built)}.faiss"
     if cache and path.exists():
-        index = _read(path)
+        index = set_search_options(_read(path), **{k: v for k, v in options.items() if k in SEARCH_OPTIONS})
     else:
         index = build_faiss(matrix, kind, **options)
         if cache:
