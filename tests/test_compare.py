@@ -82,3 +82,23 @@ def test_the_methods_run_with_one_seed_in_the_study_do_not_read_the_seed(task_fi
     for method in ("bm25", "topk", "dpp", "votek"):
         assert demos(method, 0) == demos(method, 1) == demos(method, 2), method
     assert len({json.dumps(demos("random", s)) for s in (0, 1, 2)}) > 1
+
+
+def test_a_labelled_variant_runs_the_same_retriever_with_its_own_options(task_file, tmp_path):
+    hashing = {"embedder": "hashing-64", "graph_k": 4}
+    grid = Grid(tasks=(str(task_file),), methods=("random", "votek", "votek_small=votek", "shuffled=random:random"),
+                seeds=(0,), shots=(2,),
+                method_options={"votek": {**hashing, "budget": 10}, "votek_small": {**hashing, "budget": 3}})
+    rows = compare(RunConfig(model="dummy", limit=6), grid, out=tmp_path / "cmp", lm=DummyLM(), log=lambda s: None)
+    assert [r["method"] for r in rows] == ["random", "votek", "votek_small", "shuffled"]
+
+    def demo_ids(method):
+        path = tmp_path / "cmp" / "toy" / method / "k2" / "seed0" / "predictions.jsonl"
+        return {i for line in path.read_text().splitlines() for i in json.loads(line)["demo_ids"]}
+
+    # a budget of 3 annotates 3 examples: the variant draws from at most 3 ids, the base method from more
+    assert len(demo_ids("votek_small")) <= 3 < len(demo_ids("votek"))
+    summary = json.loads((tmp_path / "cmp" / "toy" / "shuffled" / "k2" / "seed0" / "summary.json").read_text())
+    assert summary["config"]["retriever"] == "random" and summary["config"]["ordering"] == "random"
+    assert {r["method"] for r in json.loads((tmp_path / "cmp" / "effects.json").read_text())} == {
+        "votek", "votek_small", "shuffled"}

@@ -1,7 +1,8 @@
 """``iclkit compare``: a grid of selection methods × tasks × k × seeds, one table, plots and per-method cost.
 
-A method is ``retriever[:ordering]`` (``dpp``, ``random:globale``), optionally with options from
-``method_options[name]``. Every cell is an ordinary run directory (``out/<task>/<method>/k<k>/seed<s>``), so an
+A method is ``retriever[:ordering]`` (``dpp``, ``random:globale``), optionally named ``label=retriever[:ordering]``
+so that one retriever can enter the grid twice with different options (``votek2=votek`` with ``two_stage``);
+options come from ``method_options[label]``, and the label names the method everywhere (folders, table, effects). Every cell is an ordinary run directory (``out/<task>/<method>/k<k>/seed<s>``), so an
 interrupted comparison resumes; a cell that is resumed in full keeps the cost and wall time of the run that computed
 it. The table gives accuracy (raw and batch-calibrated, read off the same scores) mean ± std over seeds (sample std),
 the mean LM requests and continuation tokens scored per run, and the mean wall time per run, all from the same runs.
@@ -41,14 +42,28 @@ class Grid:
     one_seed: tuple[str, ...] = ()      # methods whose selection ignores the seed: run with seeds[0] only
     baseline: str | None = "random"     # effects.json: every other method against this one (if it is in the grid)
 
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(method_label(m) for m in self.methods)
+
     def seeds_for(self, method: str) -> tuple[int, ...]:
-        return self.seeds[:1] if method in self.one_seed else self.seeds
+        return self.seeds[:1] if method_label(method) in self.one_seed else self.seeds
+
+    def options_for(self, method: str) -> Mapping[str, Any]:
+        return self.method_options.get(method_label(method), {})
+
+
+def method_label(method: str) -> str:
+    """``votek2=votek`` -> ``votek2``; ``random:globale`` -> ``random:globale``."""
+    label, sep, _ = method.partition("=")
+    return label.strip() if sep else method
 
 
 def method_config(base: RunConfig, method: str, task: str, shots: int, seed: int,
                   options: Mapping[str, Any]) -> RunConfig:
-    retriever, _, ordering = method.partition(":")
-    return dataclasses.replace(base, name=method, task=task, retriever=retriever, ordering=ordering or None,
+    spec = method.partition("=")[2].strip() if "=" in method else method
+    retriever, _, ordering = spec.partition(":")
+    return dataclasses.replace(base, name=method_label(method), task=task, retriever=retriever, ordering=ordering or None,
                                shots=0 if retriever == "zero" else shots, seed=seed,
                                retriever_options={**base.retriever_options, **options})
 
@@ -79,21 +94,22 @@ def compare(base: RunConfig, grid: Grid, *, out: str | Path, lm: LanguageModel |
     outcomes: dict[tuple[str, str, int], Outcomes] = {}
     for task in grid.tasks:
         for method in grid.methods:
+            label = method_label(method)
             for shots in grid.shots:
                 summaries, per_seed = [], []
                 for seed in grid.seeds_for(method):
-                    config = method_config(base, method, task, shots, seed, grid.method_options.get(method, {}))
-                    cell = out / Path(task).stem / method.replace(":", "+") / f"k{shots}" / f"seed{seed}"
+                    config = method_config(base, method, task, shots, seed, grid.options_for(method))
+                    cell = out / Path(task).stem / label.replace(":", "+") / f"k{shots}" / f"seed{seed}"
                     previous = read_summary(cell) if (cell / "summary.json").exists() else None
                     result = run(dataclasses.replace(config, out=str(cell)), lm=lm, log=log)
                     lm = lm or result.lm
                     summaries.append(keep_cost(cell, result.summary, previous))
                     per_seed.append(correctness(result.records, "metrics_batch_calibrated" in result.summary))
-                rows.append(cell_row(Path(task).stem, method, shots, summaries))
-                outcomes[(Path(task).stem, method, shots)] = mean_outcomes(per_seed)
-                log(f"{task} {method} k={shots}: {rows[-1]['accuracy_mean']:.3f} ± {rows[-1]['accuracy_std']:.3f}")
+                rows.append(cell_row(Path(task).stem, label, shots, summaries))
+                outcomes[(Path(task).stem, label, shots)] = mean_outcomes(per_seed)
+                log(f"{task} {label} k={shots}: {rows[-1]['accuracy_mean']:.3f} ± {rows[-1]['accuracy_std']:.3f}")
     write_results(rows, out)
-    if grid.baseline in grid.methods:
+    if grid.baseline in grid.labels:
         write_effects(effects(outcomes, grid.baseline), out)
     return rows
 

@@ -14,6 +14,10 @@ def test_compare_rejects_options_for_a_method_not_in_the_grid(capsys):
     assert "METHOD.KEY=VALUE" in capsys.readouterr().err
     assert main(["compare", "--methods", "random:globalee"]) == 2
     assert "did you mean 'globale'" in capsys.readouterr().err
+    assert main(["compare", "--methods", "votek,votek=dpp"]) == 2
+    assert "votek appears twice" in capsys.readouterr().err
+    assert main(["compare", "--methods", "v2=votek", "--set", "votek.two_stage=true"]) == 2
+    assert "METHOD one of v2" in capsys.readouterr().err
 
 
 def test_eval_accepts_batch_calibration_and_rejects_others(capsys):

@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="compare selection methods over tasks and seeds (table, plots, cost)")
     p.add_argument("--tasks", type=_names, default=("sst2",))
     p.add_argument("--methods", type=_names, default=("random", "topk", "dpp"),
-                   help="retriever[:ordering], e.g. zero,random,topk,dpp,votek,mdl,random:globale")
+                   help="retriever[:ordering], e.g. zero,random,topk,dpp,votek,mdl,random:globale; "
+                        "LABEL=retriever[:ordering] names a variant, e.g. votek2=votek with --set votek2.two_stage=true")
     p.add_argument("--seeds", type=lambda t: tuple(int(x) for x in _names(t)), default=(0, 1, 2))
     p.add_argument("--shots", type=lambda t: tuple(int(x) for x in _names(t)), default=(8,))
     p.add_argument("--model", default="gemma3-270m")
@@ -33,28 +34,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from iclkit.compare import Grid, compare, method_config
+    from iclkit.compare import Grid, compare, method_config, method_label
     from iclkit.config import parse_override, run_config
     from iclkit.errors import IclkitError
     from iclkit.pipeline import check_config
 
+    labels = [method_label(m) for m in args.methods]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise IclkitError(f"--methods: {repeated[0]} appears twice; name a variant LABEL=retriever[:ordering]")
     options: dict[str, dict] = {}
     for item in args.set:
         key, value = parse_override(item)
         method, _, option = key.partition(".")
-        if method not in args.methods or not option:
-            raise IclkitError(f"--set {item}: expected METHOD.KEY=VALUE with METHOD one of {', '.join(args.methods)}")
+        if method not in labels or not option:
+            raise IclkitError(f"--set {item}: expected METHOD.KEY=VALUE with METHOD one of {', '.join(labels)}")
         options.setdefault(method, {})[option] = value
     base = run_config({"model": args.model, "backend": args.backend, "scorer": args.scorer, "limit": args.limit},
                       where="command line")
-    unknown = [m for m in args.one_seed if m not in args.methods]
+    unknown = [m for m in args.one_seed if m not in labels]
     if unknown:
-        raise IclkitError(f"--one-seed {unknown[0]}: not one of the --methods ({', '.join(args.methods)})")
+        raise IclkitError(f"--one-seed {unknown[0]}: not one of the --methods ({', '.join(labels)})")
     grid = Grid(tasks=args.tasks, methods=args.methods, seeds=args.seeds, shots=args.shots, method_options=options,
                 one_seed=args.one_seed, baseline=args.baseline)
     for task in grid.tasks:
         for method in grid.methods:
-            check_config(method_config(base, method, task, grid.shots[0], 0, options.get(method, {})))
+            check_config(method_config(base, method, task, grid.shots[0], 0, grid.options_for(method)))
     compare(base, grid, out=args.out)
     print(f"table: {args.out}/results.md, plots: {args.out}/*.png")
     return 0
