@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 TOP = ("results.json", "results.csv", "results.md", "effects.json", "effects.md", "effects-vs-topk.json",
-       "effects-vs-topk.md", "accuracy_by_method.png",
+       "effects-vs-topk.md", "effects-vs-zero.json", "effects-vs-zero.md", "effects-vs-votek.json", "effects-vs-votek.md", "accuracy_by_method.png",
        "accuracy_vs_k.png", "ranking.json", "best.yaml", "evaluation.json")
 
 
