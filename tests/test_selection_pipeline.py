@@ -53,12 +53,20 @@ def test_each_method_records_its_scores_and_cost(data_file, tmp_path, retriever,
 
 
 def test_globale_ordering_through_the_pipeline_uses_generated_probes(data_file, tmp_path):
-    counter = itertools.count()
-    lm = DummyLM(generate_fn=lambda req: f"Input: probe text {next(counter)}\nLabel: positive\n\nInput: more")
+    counter, seeds = itertools.count(), []
+
+    def write_probe(req):  # the context is primed with the template's opening "Input:", so the model writes the rest
+        assert req.context.endswith("Label: positive\n\nInput:") or req.context.endswith("Label: negative\n\nInput:")
+        assert req.temperature == 1.0 and req.seed is not None  # sampled, as Lu et al., and seeded
+        seeds.append(req.seed)
+        return f" probe text {next(counter)}\nLabel: positive\n\nInput: more"
+
+    lm = DummyLM(generate_fn=write_probe)
     result, rows = go(data_file, tmp_path, lm=lm, retriever="random", shots=3, ordering="globale")
     assert {r["selection"]["permutations"] for r in rows} == {6}
     assert all(r["selection"]["probes"] == 6 for r in rows)
     assert result.summary["cost"]["generate_requests"] == 6  # once for the run's one fixed set
+    assert len(set(seeds)) == 6  # one sample per permutation, each with its own seed
 
 
 def test_pool_smaller_than_k_is_one_clear_error(data_file, tmp_path):

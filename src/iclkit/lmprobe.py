@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from iclkit.data.spec import TaskSpec
 from iclkit.lm.base import GenRequest, LanguageModel
-from iclkit.prompt.render import PromptBuilder, parse_input, render_demo, render_prefix
+from iclkit.prompt.render import PromptBuilder, opening_literal, parse_input, render_demo, render_prefix
 from iclkit.score.scorers import Scorer
 from iclkit.types import Example, LLRequest
 
@@ -44,16 +44,21 @@ class PipelineProbe:
             requests.append(LLRequest(p.contexts[i], p.continuations[i], ("gold", p.prefix)))
         return [r.logprob / r.n_tokens for r in self._loglikelihood(requests)]
 
-    def generate_inputs(self, demo_sets: Sequence[Sequence[Example]], *,
-                        max_new_tokens: int = 64) -> list[Example | None]:
+    def generate_inputs(self, demo_sets: Sequence[Sequence[Example]], *, max_new_tokens: int = 64,
+                        temperature: float = 0.0, seed: int = 0) -> list[Example | None]:
+        """One new input per demonstration sequence, written by the LM after the demonstrations. The context ends
+        with the input template's opening literal (``Sentence:``) so that the model writes an input rather than
+        whatever follows a blank line for it (an instruction-tuned model starts a chat question there). With
+        ``temperature`` > 0 the i-th sequence is sampled with seed ``seed + i``."""
         template = self.task.template
-        contexts = [render_prefix(template, [render_demo(template, d, self.task.verbalizer) for d in demos])
+        lead = opening_literal(template.input)
+        contexts = [render_prefix(template, [render_demo(template, d, self.task.verbalizer) for d in demos]) + lead
                     for demos in demo_sets]
-        texts = self.lm.generate([GenRequest(c, stop=(template.separator,), max_new_tokens=max_new_tokens)
-                                  for c in contexts])
+        texts = self.lm.generate([GenRequest(c, stop=(template.separator,), max_new_tokens=max_new_tokens,
+                                             temperature=temperature, seed=seed + i) for i, c in enumerate(contexts)])
         out: list[Example | None] = []
         for i, text in enumerate(texts):
-            fields = parse_input(template, text, self.task.input_fields)
+            fields = parse_input(template, lead + text, self.task.input_fields)
             full = fields is not None and set(fields) == set(self.task.input_fields)
             out.append(Example(f"probe{i}", fields, None) if full else None)
         return out

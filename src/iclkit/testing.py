@@ -130,7 +130,7 @@ class ScriptedProbe:
     def gold_logprob(self, items):
         return [float(self.gold_fn(list(demos), q)) for demos, q in items]
 
-    def generate_inputs(self, demo_sets, *, max_new_tokens: int = 64):
+    def generate_inputs(self, demo_sets, *, max_new_tokens: int = 64, temperature: float = 0.0, seed: int = 0):
         return [self.generate_fn(list(demos)) for demos in demo_sets]
 
     def generate_for_labels(self, items, *, instruction: str, max_new_tokens: int = 48):

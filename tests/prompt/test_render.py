@@ -2,7 +2,7 @@ import pytest
 
 from iclkit.data.spec import TemplateSpec
 from iclkit.errors import IclkitError
-from iclkit.prompt.render import PromptBuilder, content_free_query, render_demo
+from iclkit.prompt.render import PromptBuilder, content_free_query, opening_literal, render_demo
 from iclkit.types import Example
 
 TEMPLATE = TemplateSpec(input="Sentence: {text}\nLabel:", answer=" {label}", separator="\n\n")
@@ -86,3 +86,10 @@ def test_with_prefix_keeps_demonstrations():
     p = builder.build(ex(9, "fine"), [ex(1, "great", "positive")])
     cf = builder.with_prefix(p, content_free_query(("text",), "N/A"))
     assert cf.prefix == p.prefix and cf.contexts[0] == p.prefix + "Sentence: N/A\nLabel:"
+
+
+def test_opening_literal_is_the_template_text_before_its_first_field():
+    assert opening_literal("Sentence: {text}\nLabel:") == "Sentence:"
+    assert opening_literal("Premise: {premise}\nHypothesis: {hypothesis}") == "Premise:"
+    assert opening_literal("{text}\nLabel:") == ""
+    assert opening_literal("no fields at all") == ""

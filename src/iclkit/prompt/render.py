@@ -121,6 +121,16 @@ def content_free_query(query_fields: Sequence[str], text: str, *, example_id: st
     return Example(id=example_id, fields={f: text for f in query_fields}, label=None)
 
 
+def opening_literal(pattern: str) -> str:
+    """The text of a template before its first field: ``"Sentence: {text}\nLabel:"`` -> ``"Sentence:"`` (trailing
+    spaces dropped, so that a model's own word-initial space follows it)."""
+    import string
+
+    for literal, name, _, _ in string.Formatter().parse(pattern):
+        return literal.rstrip(" ") if name is not None else ""
+    return ""
+
+
 def parse_input(template: TemplateSpec, text: str, fields: Sequence[str]) -> dict[str, str] | None:
     """The inverse of rendering ``template.input``: read the input fields back from a demonstration-shaped text
     (e.g. one an LM generated after the demonstrations). Whatever follows the input part (the answer) is ignored;

@@ -58,8 +58,8 @@ class LMProbe(Protocol):
         """Mean per-token log P(gold answer | demonstrations, query input); queries must be labelled."""
         ...
 
-    def generate_inputs(self, demo_sets: Sequence[Sequence[Example]], *,
-                        max_new_tokens: int = 64) -> list[Example | None]:
+    def generate_inputs(self, demo_sets: Sequence[Sequence[Example]], *, max_new_tokens: int = 64,
+                        temperature: float = 0.0, seed: int = 0) -> list[Example | None]:
         """For each demonstration sequence, let the model continue it and parse what it wrote as one new
         (unlabelled) input; ``None`` where the continuation does not parse (Lu et al.'s probing examples)."""
         ...

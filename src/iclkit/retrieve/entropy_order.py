@@ -5,8 +5,10 @@ larger; let the LM continue each permutation and parse one new input from each c
 inputs only, empty or unparsable generations dropped); score every probe under every permutation and rank the
 permutations by GlobalE (entropy of the predicted-label histogram) or LocalE (mean per-probe prediction entropy);
 keep the best. Computed once per distinct demonstration set (meant for corpus-level sets: random, balanced, Vote-k
-with a small budget, MI, active). Generation is greedy (the LM contract has no sampling yet; the paper samples),
-so different permutations are what makes the probes differ. GlobalE assumes a roughly balanced label distribution.
+with a small budget, MI, active). The probes are sampled, as in the paper (``temperature`` 1.0, seeded by the
+run's seed and the permutation; 0 is greedy, where only the permutations make the probes differ), from a context
+that ends with the input template's opening literal (``Sentence:``): SmolLM2-Instruct, left at the blank line after
+8 SST-2 demonstrations, wrote chat questions instead of sentences, and no probe could be parsed. GlobalE assumes a roughly balanced label distribution.
 """
 
 from __future__ import annotations
@@ -39,17 +41,18 @@ class EntropyOrdering:
     criterion = "globale"
 
     def __init__(self, *, probe: LMProbe | None = None, seed: int = 0, max_permutations: int = 24,
-                 min_probe: int = 4, max_new_tokens: int = 64) -> None:
+                 min_probe: int = 4, max_new_tokens: int = 64, temperature: float = 1.0) -> None:
         self.probe = require_probe(probe, f"{self.criterion} ordering")
         self.seed, self.max_permutations, self.min_probe = seed, max_permutations, min_probe
-        self.max_new_tokens = max_new_tokens
+        self.max_new_tokens, self.temperature = max_new_tokens, float(temperature)
         self._cache: dict[tuple[str, ...], tuple[tuple[int, ...], dict]] = {}
         self._last: dict[str, dict] = {}
 
     def rank(self, demos: Sequence[Demo]) -> tuple[tuple[int, ...], dict]:
         perms = permutations(len(demos), self.max_permutations, self.seed)
         arranged = [[demos[i].example for i in p] for p in perms]
-        probes = dedupe([p for p in self.probe.generate_inputs(arranged, max_new_tokens=self.max_new_tokens) if p])
+        probes = dedupe([p for p in self.probe.generate_inputs(arranged, max_new_tokens=self.max_new_tokens,
+                                                                  temperature=self.temperature, seed=self.seed) if p])
         if len(probes) < self.min_probe:
             raise IclkitError(f"{self.criterion} ordering: the probing set has {len(probes)} usable generated inputs, "
                               f"fewer than min_probe={self.min_probe} (raise max_permutations or check the template)")
