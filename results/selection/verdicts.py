@@ -53,6 +53,14 @@ def effects_file(study: Path, baseline: str) -> Path:
     return study / ("effects.json" if baseline == "random" else f"effects-vs-{baseline}.json")
 
 
+def study_name(study: Path) -> str:
+    """The folder relative to results/selection (``compare-gemma3/pooled``), or its own name elsewhere."""
+    try:
+        return str(study.resolve().relative_to(Path(__file__).parent.resolve()))
+    except ValueError:
+        return study.name
+
+
 def rows_for(arg: str) -> list[dict]:
     path, _, only = arg.partition(":")
     study = Path(path)
@@ -70,7 +78,7 @@ def rows_for(arg: str) -> list[dict]:
                 for cal in ("raw", "bc"):
                     if cal in e:
                         d = e[cal]
-                        out.append({"study": study.name, "method": e["method"], "baseline": baseline,
+                        out.append({"study": study_name(study), "method": e["method"], "baseline": baseline,
                                     "calibration": cal, "shots": e["shots"],
                                     "tasks": sorted(tasks) if e["task"] == "pooled" else [e["task"]], "n": e["n"],
                                     **d, "paper": claim, "verdict": verdict(sign, d["low"], d["high"])})
