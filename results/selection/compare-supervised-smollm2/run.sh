@@ -6,6 +6,8 @@
 # everything else once (EPR's and active's training do read the seed: one seed is a budget shortcut).
 # Usage: TASKS="sst2 subj" bash results/selection/compare-supervised-smollm2/run.sh   (one task per compare, so a
 # cut-short queue keeps complete tasks; POOLED=1 afterwards resumes every cell in one compare for pooled effects)
+# What ran: TASKS="sst2 mr" and TASKS="subj cb" side by side (CB stopped unfinished: out of time, and sgicl refuses
+# its two input fields), then TASKS="sst2 subj mr" POOLED=1.
 set -euo pipefail
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
 OUT=runs/selection/compare-supervised-smollm2
