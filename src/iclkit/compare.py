@@ -2,9 +2,9 @@
 
 A method is ``retriever[:ordering]`` (``dpp``, ``random:globale``), optionally named ``label=retriever[:ordering]``
 so that one retriever can enter the grid twice with different options (``votek2=votek`` with ``two_stage``);
-options come from ``method_options[label]``, and the label names the method everywhere (folders, table, effects). Every cell is an ordinary run directory (``out/<task>/<method>/k<k>/seed<s>``), so an
-interrupted comparison resumes; a cell that is resumed in full keeps the cost and wall time of the run that computed
-it. The table gives accuracy (raw and batch-calibrated, read off the same scores) mean ± std over seeds (sample std),
+options come from ``method_options[label]``, and the label names the method everywhere (folders, table, effects).
+Every cell is an ordinary run directory (``out/<task>/<label>/k<k>/seed<s>``), so an interrupted comparison resumes;
+a cell that is resumed in full keeps the cost and wall time of the run that computed it. The table gives accuracy (raw and batch-calibrated, read off the same scores) mean ± std over seeds (sample std),
 the mean LM requests and continuation tokens scored per run, and the mean wall time per run, all from the same runs.
 Methods listed in ``one_seed`` (those whose selection does not depend on the seed, e.g. ``topk``) run with the first
 seed only. With a ``baseline`` method in the grid, ``effects.json`` gives every other method's accuracy difference
@@ -63,8 +63,8 @@ def method_config(base: RunConfig, method: str, task: str, shots: int, seed: int
                   options: Mapping[str, Any]) -> RunConfig:
     spec = method.partition("=")[2].strip() if "=" in method else method
     retriever, _, ordering = spec.partition(":")
-    return dataclasses.replace(base, name=method_label(method), task=task, retriever=retriever, ordering=ordering or None,
-                               shots=0 if retriever == "zero" else shots, seed=seed,
+    return dataclasses.replace(base, name=method_label(method), task=task, retriever=retriever,
+                               ordering=ordering or None, shots=0 if retriever == "zero" else shots, seed=seed,
                                retriever_options={**base.retriever_options, **options})
 
 

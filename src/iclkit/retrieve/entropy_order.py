@@ -8,7 +8,8 @@ keep the best. Computed once per distinct demonstration set (meant for corpus-le
 with a small budget, MI, active). The probes are sampled, as in the paper (``temperature`` 1.0, seeded by the
 run's seed and the permutation; 0 is greedy, where only the permutations make the probes differ), from a context
 that ends with the input template's opening literal (``Sentence:``): SmolLM2-Instruct, left at the blank line after
-8 SST-2 demonstrations, wrote chat questions instead of sentences, and no probe could be parsed. GlobalE assumes a roughly balanced label distribution.
+8 SST-2 demonstrations, wrote chat questions instead of sentences, and no probe could be parsed. GlobalE assumes
+a roughly balanced label distribution.
 """
 
 from __future__ import annotations
