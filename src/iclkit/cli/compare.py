@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", type=_names, default=("sst2",))
     p.add_argument("--methods", type=_names, default=("random", "topk", "dpp"),
                    help="retriever[:ordering], e.g. zero,random,topk,dpp,votek,mdl,random:globale; "
-                        "LABEL=retriever[:ordering] names a variant, e.g. votek2=votek with --set votek2.two_stage=true")
+                        "LABEL=retriever[:ordering] names a variant, "
+                        "e.g. votek2=votek with --set votek2.two_stage=true")
     p.add_argument("--seeds", type=lambda t: tuple(int(x) for x in _names(t)), default=(0, 1, 2))
     p.add_argument("--shots", type=lambda t: tuple(int(x) for x in _names(t)), default=(8,))
     p.add_argument("--model", default="gemma3-270m")
