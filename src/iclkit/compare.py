@@ -5,7 +5,8 @@ so that one retriever can enter the grid twice with different options (``votek2=
 options come from ``method_options[label]``, and the label names the method everywhere (folders, table, effects).
 Every cell is an ordinary run directory (``out/<task>/<label>/k<k>/seed<s>``), so an interrupted comparison resumes;
 a cell that is resumed in full keeps the cost and wall time of the run that computed it. The table gives accuracy
-(raw and batch-calibrated, read off the same scores) mean ± std over seeds (sample std), and continuation tokens scored per run, and the mean wall time per run, all from the same runs.
+(raw and batch-calibrated, read off the same scores) mean ± std over seeds (sample std), the mean LM requests and
+continuation tokens scored per run, and the mean wall time per run, all from the same runs.
 Methods listed in ``one_seed`` (those whose selection does not depend on the seed, e.g. ``topk``) run with the first
 seed only. With a ``baseline`` method in the grid, ``effects.json`` gives every other method's accuracy difference
 against it: per task and pooled over tasks, per example averaged over seeds, with a paired bootstrap interval.
