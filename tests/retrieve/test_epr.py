@@ -121,3 +121,28 @@ def test_missing_or_corrupt_saved_retriever_is_an_error(tmp_path):
         build_retriever("epr", model_path=str(broken)).fit(pool())
     with pytest.raises(IclkitError, match="needs the language model"):
         build_retriever("epr")
+
+
+def test_a_run_stopped_during_training_reuses_the_mined_triplets(tiny_encoder, tmp_path, monkeypatch):
+    from sentence_transformers import SentenceTransformerTrainer
+
+    from iclkit.retrieve.epr import MINED
+
+    options = {"encoder": tiny_encoder, "n_train": 10, "n_candidates": 20, "n_pos": 2, "epochs": 1,
+               "batch_size": 8, "save_path": str(tmp_path / "epr")}
+
+    def crash(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SentenceTransformerTrainer, "train", crash)
+        with pytest.raises(KeyboardInterrupt):
+            build_retriever("epr", **options, probe=ScriptedProbe(LABELS, gold_fn=scripted_gold)).fit(pool())
+    assert (tmp_path / "epr" / MINED).exists() and not (tmp_path / "epr" / MARKER).exists()
+
+    def no_lm(demos, query):
+        raise AssertionError("the LM was asked again: the mined triplets were not reused")
+
+    again = build_retriever("epr", **options, probe=ScriptedProbe(LABELS, gold_fn=no_lm))
+    again.fit(pool())
+    assert again.train_info["triplets"] == 10 * 2 and (tmp_path / "epr" / MARKER).exists()

@@ -34,6 +34,7 @@ from iclkit.retrieve.embed import DEFAULT_EMBEDDER, _normalise, _resolve_embedde
 from iclkit.types import Demo, Example
 
 MARKER = "iclkit-epr.json"
+MINED = "mined-triplets.json"
 
 
 def candidate_text(example: Example) -> str:
@@ -106,7 +107,7 @@ class EPRDemos:
         from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
         started = time.perf_counter()
-        triplets = self.mine()
+        triplets = self._mined(path)
         mined = time.perf_counter() - started
         model = SentenceTransformer(_resolve_embedder(self.encoder), device="cpu")
         data = Dataset.from_dict({name: [t[i] for t in triplets]
@@ -125,6 +126,20 @@ class EPRDemos:
         model.save(str(path))
         (path / MARKER).write_text(json.dumps(self.train_info, indent=2))
         return model
+
+    def _mined(self, path: Path) -> list[tuple[str, str, str]]:
+        """The LM-labelled triplets, kept in the retriever's folder before training starts: mining is most of EPR's
+        cost (about half an hour for CB with SmolLM2 on one thread), so a run stopped during training resumes
+        without it. Written to a temporary name and renamed, so a half-written file is never read."""
+        saved = path / MINED
+        if saved.exists():
+            return [tuple(t) for t in json.loads(saved.read_text())]
+        triplets = self.mine()
+        path.mkdir(parents=True, exist_ok=True)
+        partial = path / (MINED + ".partial")
+        partial.write_text(json.dumps(triplets))
+        partial.replace(saved)
+        return triplets
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         return _normalise(self.model.encode(list(texts), batch_size=64, show_progress_bar=False,
