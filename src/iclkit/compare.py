@@ -54,17 +54,21 @@ class Grid:
         return self.method_options.get(method_label(method), {})
 
 
+def split_method(method: str) -> tuple[str, str]:
+    """(label, retriever[:ordering]): ``votek2=votek`` -> (``votek2``, ``votek``); ``random:globale`` names itself."""
+    label, sep, spec = method.partition("=")
+    return (label.strip(), spec.strip()) if sep else (method, method)
+
+
 def method_label(method: str) -> str:
-    """``votek2=votek`` -> ``votek2``; ``random:globale`` -> ``random:globale``."""
-    label, sep, _ = method.partition("=")
-    return label.strip() if sep else method
+    return split_method(method)[0]
 
 
 def method_config(base: RunConfig, method: str, task: str, shots: int, seed: int,
                   options: Mapping[str, Any]) -> RunConfig:
-    spec = method.partition("=")[2].strip() if "=" in method else method
+    label, spec = split_method(method)
     retriever, _, ordering = spec.partition(":")
-    return dataclasses.replace(base, name=method_label(method), task=task, retriever=retriever,
+    return dataclasses.replace(base, name=label, task=task, retriever=retriever,
                                ordering=ordering or None, shots=0 if retriever == "zero" else shots, seed=seed,
                                retriever_options={**base.retriever_options, **options})
 

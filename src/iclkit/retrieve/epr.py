@@ -129,7 +129,7 @@ class EPRDemos:
 
     def _mined(self, path: Path) -> list[tuple[str, str, str]]:
         """The LM-labelled triplets, kept in the retriever's folder before training starts: mining is most of EPR's
-        cost (about half an hour for CB with SmolLM2 on one thread), so a run stopped during training resumes
+        cost (``mining_s`` against ``training_s`` in the saved marker), so a run stopped during training resumes
         without it. Written to a temporary name and renamed, so a half-written file is never read."""
         saved = path / MINED
         if saved.exists():
