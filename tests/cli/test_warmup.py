@@ -59,9 +59,22 @@ def test_every_method_builds(tmp_path):
     (["--steps", "0"], "--steps must be at least 1"),
     (["--model", "nosuchmodel"], "unknown model"),
     (["--method", "selfsup", "--corpus", "/nonexistent.txt"], "does not exist"),
+    (["--label-loss", "restricted"], "--label-loss applies to --method icl-tuning only, not to metaicl"),
+    (["--method", "icl-tuning", "--templates", "7"], "--templates must be between 1 and 5"),
 ])
 def test_bad_flags_are_one_line_errors(tmp_path, capsys, argv, message):
     base = ["warmup", "--method", "metaicl", "--out", str(tmp_path / "w")]
     assert main(base + argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_icl_tuning_with_the_restricted_loss_trains_and_records_it(tmp_path):
+    train = TrainConfig(out=str(tmp_path / "w"), steps=2, batch_size=2, max_length=128, progress=False)
+    config = WarmupConfig(method="icl-tuning", model="tiny", train=train, tasks=("sst2",), eval_tasks=("mr",),
+                          shots=1, per_task=4, label_loss="restricted", templates=3)
+    result = run_warmup(config, model=tiny_llama(), tokenizer=tiny_tokenizer())
+    saved = json.loads((result.model_dir / "iclkit_training.json").read_text())
+    assert saved["identity"]["label_loss"] == "restricted" and saved["identity"]["templates"] == 3
+    # two labels: the restricted loss of an untrained model is near log 2, far below a full-vocabulary loss
+    assert 0.2 < result.final_loss < 2.0

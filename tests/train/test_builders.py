@@ -9,7 +9,15 @@ import pytest
 from iclkit.data.tasks import load_task
 from iclkit.errors import IclkitError
 from iclkit.train.selfsup import build_selfsup, documents, read_corpus
-from iclkit.train.warmup import TASK_BUILDERS, TaskData, build_metaicl, build_symbol, symbol_map
+from iclkit.train.warmup import (
+    ICT_TEMPLATES,
+    TASK_BUILDERS,
+    TaskData,
+    build_icl_tuning,
+    build_metaicl,
+    build_symbol,
+    symbol_map,
+)
 from iclkit.types import Example
 
 
@@ -64,6 +72,33 @@ def test_icl_tuning_uses_the_task_template():
     (ex, *_) = TASK_BUILDERS["icl-tuning"]([sst2_data()], shots=2, per_task=3, seed=0)
     assert ex.context.count("Sentence: ") == 3 and ex.context.endswith("\nLabel:")
     assert ex.target in (" Positive", " Negative")
+
+
+def test_icl_tuning_restricted_loss_lists_every_label_and_one_template_keeps_old_data():
+    plain = build_icl_tuning([sst2_data(), rte_data()], shots=2, per_task=5, seed=0)
+    restricted = build_icl_tuning([sst2_data(), rte_data()], shots=2, per_task=5, seed=0, label_loss="restricted")
+    assert [(e.context, e.target) for e in restricted] == [(e.context, e.target) for e in plain]
+    assert all(e.choices == () for e in plain)
+    for ex in restricted:
+        assert ex.target in ex.choices
+        assert set(ex.choices) == ({" Positive", " Negative"} if ex.task == "sst2" else {" True", " False"})
+
+
+def test_icl_tuning_several_templates_are_drawn_per_query_and_stay_consistent_inside_a_prompt():
+    examples = build_icl_tuning([sst2_data(60)], shots=2, per_task=40, seed=0, templates=1 + len(ICT_TEMPLATES))
+    queries = {ex.context.rsplit("\n\n", 1)[-1].split("review number")[0] for ex in examples}
+    # the task's own ("Sentence: ") and the four generic openings all occur
+    assert {"Sentence: ", "Input: ", "", "Text: "} <= queries
+    for ex in examples:
+        if ex.context.endswith("\nLabel:") and "Input: " in ex.context:  # demonstrations use the query's template
+            assert "Sentence: " not in ex.context
+    with pytest.raises(IclkitError, match="--templates must be between 1 and 5"):
+        build_icl_tuning([sst2_data()], shots=2, per_task=5, seed=0, templates=9)
+
+
+def test_icl_tuning_channel_refuses_the_restricted_loss():
+    with pytest.raises(IclkitError, match="channel in-context tuning"):
+        build_icl_tuning([sst2_data()], shots=2, per_task=5, seed=0, channel=True, label_loss="restricted")
 
 
 def test_instruct_lists_the_options_and_varies_templates():

@@ -96,3 +96,32 @@ def test_channel_metaicl_puts_the_loss_on_the_query_input_not_its_label():
         unscored = tok.decode(list(enc.input_ids[:-enc.n_target]))
         assert unscored.endswith("\n\n\n" + label) and label not in scored
         assert losses[b].item() == pytest.approx(_manual_target_nll(model, enc).mean().item(), abs=1e-5)
+
+
+def test_restricted_loss_is_cross_entropy_over_the_choices_first_tokens_only():
+    """In-context tuning's loss (Chen et al.): softmax over the verbalizer tokens at the label position, not over
+    the vocabulary; the other target tokens are not scored."""
+    tok, model = tiny_tokenizer(), tiny_llama()
+    choices = (" Positive", " Negative")
+    examples = [TrainExample("Sentence: the plot is good\nLabel:", " Positive", "sst2", choices),
+                TrainExample("Sentence: the acting is bad\nLabel:", " Negative", "sst2", choices)]
+    encoded = encode_examples(tok, examples, 64)
+    got = per_example_loss(model, collate(encoded, tok.pad_token_id))
+    for b, (ex, enc) in enumerate(zip(examples, encoded)):
+        firsts = [tok(ex.context + c)["input_ids"][len(tok(ex.context)["input_ids"])] for c in choices]
+        assert enc.choice_ids == tuple(firsts) and enc.n_target == 1
+        ids = torch.tensor([enc.input_ids])
+        last = model(ids).logits[0, -2].float()  # the position that predicts the label's first token
+        expected = -torch.log_softmax(last[firsts], -1)[choices.index(ex.target)]
+        full_vocab = -torch.log_softmax(last, -1)[firsts[choices.index(ex.target)]]
+        assert got[b].item() == pytest.approx(expected.item(), abs=1e-5)
+        assert got[b].item() < full_vocab.item() - 1e-3  # restricting the softmax changes the loss
+
+
+def test_restricted_loss_refuses_choices_that_share_a_first_token():
+    tok = tiny_tokenizer()
+    ex = TrainExample("it was", " great fun", "x", (" great fun", " great film"))
+    with pytest.raises(IclkitError, match="first tokens"):
+        encode_example(tok, ex, 64)
+    with pytest.raises(IclkitError, match="not one of its choices"):
+        encode_example(tok, TrainExample("it was", " bad", "x", (" good", " fine")), 64)

@@ -68,8 +68,9 @@ def test_gqa_expands_each_kv_head_to_its_query_group():
     torch.testing.assert_close(out[:, :, 2], reference_recurrence(value, 0.5)[:, 1])
 
 
-def hooked_reference(model, input_ids: torch.Tensor, eta: float) -> torch.Tensor:
-    """Logits of plain ``model`` with the momentum added by hooks: values read at v_proj, added at o_proj's input."""
+def hooked_reference(model, input_ids: torch.Tensor, eta: float, scale: float = 1.0) -> torch.Tensor:
+    """Logits of plain ``model`` with ``scale`` times the momentum added by hooks: values read at v_proj, added at
+    o_proj's input."""
     handles = []
     for attn in attention_modules(model):
         store = {}
@@ -83,7 +84,7 @@ def hooked_reference(model, input_ids: torch.Tensor, eta: float) -> torch.Tensor
             (x,) = args
             v = store["v"]
             m = reference_recurrence(v.double(), eta).float().repeat_interleave(heads // v.shape[1], dim=1)
-            return (x + m.transpose(1, 2).reshape(x.shape),)
+            return (x + scale * m.transpose(1, 2).reshape(x.shape),)
 
         handles += [attn.v_proj.register_forward_hook(grab), attn.o_proj.register_forward_pre_hook(add)]
     try:
@@ -137,9 +138,22 @@ def test_only_chosen_layers_and_gradients_flow():
     assert model.model.layers[0].self_attn.v_proj.weight.grad.abs().sum() > 0
 
 
+def test_normalised_scale_multiplies_the_term():
+    model = tiny_llama()
+    ids = torch.randint(3, model.config.vocab_size, (2, 20))
+    with torch.no_grad():
+        expected = hooked_reference(model, ids, 0.9, scale=0.1)
+        unscaled = add_momentum(model, 0.9)(ids).logits
+        got = add_momentum(model, 0.9, scale=0.1)(ids).logits
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(got, unscaled, atol=1e-3)
+
+
 def test_bad_eta_is_a_user_error():
     with pytest.raises(IclkitError, match="eta"):
         add_momentum(tiny_llama(), 1.5)
+    with pytest.raises(IclkitError, match="scale"):
+        add_momentum(tiny_llama(), 0.5, scale=0.0)
 
 
 def test_scoring_through_hflm_with_momentum_matches_plain_recomputation():

@@ -14,26 +14,29 @@ from iclkit.testing import tiny_llama, tiny_tokenizer
 from iclkit.train import checkpoint
 from iclkit.train.model import apply_lora
 from iclkit.train.trainer import TrainConfig, Trainer, global_batch
-from iclkit.train.warmup import TaskData, build_metaicl
+from iclkit.train.warmup import TaskData, build_icl_tuning, build_metaicl
 from iclkit.types import Example
 
 WORDS = ("great", "awful", "boring", "fun", "movie", "film", "plot", "acting")
 
 
-def copy_task_examples(n: int = 24):
-    """A trivially learnable ICL task: every demonstration in a prompt carries the label of the query."""
+def copy_task_examples(n: int = 24, restricted: bool = False):
+    """A trivially learnable ICL task: every demonstration in a prompt carries the label of the query (MetaICL's
+    format; with ``restricted``, in-context tuning's template and verbalizer-restricted loss)."""
     pool = tuple(Example(str(i), {"text": f"the {WORDS[i % 8]} {WORDS[(i * 3) % 8]}"},
                          "positive" if i % 2 else "negative") for i in range(n))
-    examples = build_metaicl([TaskData(load_task("sst2"), pool)], shots=2, per_task=n, seed=0)
-    return examples
+    tasks = [TaskData(load_task("sst2"), pool)]
+    if restricted:
+        return build_icl_tuning(tasks, shots=2, per_task=n, seed=0, label_loss="restricted")
+    return build_metaicl(tasks, shots=2, per_task=n, seed=0)
 
 
-def run(tmp_path, name="run", on_step=None, **overrides):
+def run(tmp_path, name="run", on_step=None, restricted=False, **overrides):
     settings = {"out": str(tmp_path / name), "steps": 6, "batch_size": 4, "micro_batch_size": 2, "lr": 5e-3,
                 "save_every": 2, "progress": False, "lora_rank": 4}
     settings.update(overrides)
-    trainer = Trainer(tiny_llama(), tiny_tokenizer(), copy_task_examples(), TrainConfig(**settings),
-                      identity={"model": "tiny"}, on_step=on_step)
+    trainer = Trainer(tiny_llama(), tiny_tokenizer(), copy_task_examples(restricted=restricted),
+                      TrainConfig(**settings), identity={"model": "tiny"}, on_step=on_step)
     return trainer.train()
 
 
@@ -41,8 +44,13 @@ def rows(result):
     return [json.loads(line) for line in result.metrics_path.read_text().splitlines()]
 
 
-def test_training_reduces_the_loss_on_a_learnable_task(tmp_path):
-    result = run(tmp_path, steps=16, lr=3e-2, lora=False)
+@pytest.mark.parametrize("settings", [
+    {"steps": 16, "lr": 3e-2},
+    # the restricted loss starts at log 2 (two labels) and can only fall by learning the labels themselves
+    {"steps": 30, "lr": 3e-3, "batch_size": 8, "micro_batch_size": 4, "save_every": 100, "restricted": True},
+], ids=["lm-loss", "restricted-loss"])
+def test_training_reduces_the_loss_on_a_learnable_task(tmp_path, settings):
+    result = run(tmp_path, lora=False, **settings)
     losses = [r["loss"] for r in rows(result)]
     assert sum(losses[-4:]) / 4 < 0.6 * sum(losses[:4]) / 4
     assert all(r["tokens"] > 0 and r["tokens_per_s"] > 0 for r in rows(result))

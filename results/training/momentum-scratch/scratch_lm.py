@@ -3,7 +3,9 @@
 One run = one small Llama-architecture model trained from random weights on WikiText-2 ``validation.txt`` (the
 train split is not shipped) and measured on ``test.txt``: byte-level (vocabulary of 256 bytes, so the embedding and
 the LM head stay small), perplexity per byte at several context lengths. ``--eta 0`` is the plain Transformer;
-``--eta E`` adds momentum attention with decay E to every layer (:func:`iclkit.train.momentum.add_momentum`).
+``--eta E`` adds momentum attention with decay E to every layer (:func:`iclkit.train.momentum.add_momentum`);
+``--normalise`` scales its term by 1 - E (a moving average whose weights sum to at most E, instead of the paper's
+unnormalised sum, up to E / (1 - E)).
 
 The seed fixes the initial weights *and* the data order, and momentum adds no parameters: runs with the same seed
 and different ``--eta`` start from the same weights and see the same batches (a paired comparison).
@@ -43,7 +45,7 @@ def build_model(args: argparse.Namespace) -> LlamaForCausalLM:
                          bos_token_id=None, eos_token_id=None, pad_token_id=None, attn_implementation="sdpa")
     model = LlamaForCausalLM(config)
     if args.eta > 0:
-        add_momentum(model, args.eta)
+        add_momentum(model, args.eta, scale=1 - args.eta if args.normalise else 1.0)
     return model
 
 
@@ -72,6 +74,7 @@ def perplexity(model, data: torch.Tensor, length: int, n_bytes: int, batch: int 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--eta", type=float, default=0.0, help="momentum decay; 0 = plain attention")
+    p.add_argument("--normalise", action="store_true", help="scale the momentum term by 1 - eta")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--batch", type=int, default=16, help="sequences per step")
@@ -112,7 +115,7 @@ def main() -> None:
     model.eval()
     lengths = [int(x) for x in args.eval_lengths.split(",")]
     result = {
-        "eta": args.eta, "seed": args.seed, "config": vars(args),
+        "eta": args.eta, "normalised": args.normalise, "seed": args.seed, "config": vars(args),
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_seconds": round(train_seconds, 1), "tokens_trained": args.steps * args.batch * args.seq,
         "losses": losses,

@@ -42,7 +42,8 @@ MODEL_NAME = os.environ.get("MODEL_NAME", "SmolLM2-135M")
 LIMIT = os.environ.get("LIMIT", "200")
 # Row order of the tables; a model not listed here follows in the order of runs.csv.
 PREFERRED = ("base", "metaicl", "control", "base-channel", "metaicl-channel", "metaicl-channel-control", "icl-tuning",
-             "icl-tuning-control", "instruct", "instruct-control", "symbol", "selfsup", "selfsup-control")
+             "icl-tuning-control", "icl-tuning-seed1", "icl-tuning-control-seed1", "icl-tuning-restricted",
+             "icl-tuning-restricted-control", "instruct", "instruct-control", "symbol", "selfsup", "selfsup-control")
 TASKS = ("sst2", "mr", "subj", "agnews")
 FORMATS = ("metaicl", "template")
 METRICS = {"accuracy": ("accuracy", "low", "high"),
@@ -262,6 +263,12 @@ def training_info() -> dict:
         what = f"{ident['method']}{' channel' if ident.get('channel') else ''}, {shots} shots"
         if ident.get("max_length", 256) != 256:  # the study's setting; channel MetaICL needed 512
             what += f", max length {ident['max_length']}"
+        if ident.get("label_loss", "lm") != "lm":
+            what += f", {ident['label_loss']} label loss"
+        if ident.get("templates", 1) != 1:
+            what += f", {ident['templates']} templates"
+        if ident.get("seed", 0) != 0:
+            what += f", seed {ident['seed']}"
         info[folder.name] = {
             "what": what, "method": ident["method"], "channel": ident.get("channel", False), "shots": shots,
             "steps": len(rows), "loss": [r["loss"] for r in rows], "steps_axis": [r["step"] for r in rows],

@@ -14,6 +14,7 @@ from iclkit.train.run import DEFAULT_EVAL_TASKS, DEFAULT_TRAIN_TASKS, METHODS
 EPILOG = """examples:
   iclkit warmup --method metaicl --model smollm2-135m --tasks trec,rte,sst5,cb --steps 200 --out ckpt/metaicl
   iclkit warmup --method metaicl --shots 0 --out ckpt/control          # same data, no demonstrations
+  iclkit warmup --method icl-tuning --label-loss restricted --templates 3 --out ckpt/ict   # Chen et al.'s loss
   iclkit warmup --method selfsup --corpus my_text.txt --out ckpt/selfsup
   accelerate launch --multi_gpu --num_processes 4 -m iclkit.cli.main warmup --method symbol --full --out ckpt/symbol
   iclkit eval --task sst2 --model ckpt/metaicl/model --shots 4
@@ -36,6 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shots", type=int, default=4, help="demonstrations per training prompt (0 = control)")
     p.add_argument("--examples-per-task", type=int, default=500, help="query examples sampled per task")
     p.add_argument("--channel", action="store_true", help="metaicl/icl-tuning: channel variant")
+    p.add_argument("--label-loss", choices=("lm", "restricted"), default="lm",
+                   help="icl-tuning: 'restricted' = softmax over the verbalizer tokens only (Chen et al.); "
+                        "'lm' = LM loss on the label tokens")
+    p.add_argument("--templates", type=int, default=1,
+                   help="icl-tuning: templates per task, one drawn per query (the task's own + generic ones)")
     p.add_argument("--corpus", help="selfsup: raw text file (.txt/.txt.gz); default: shipped WikiText-2 validation")
     p.add_argument("--out", required=True, help="output folder: checkpoints/, metrics.jsonl, model/")
     p.add_argument("--steps", type=int, default=100)
@@ -73,7 +79,8 @@ def cmd_warmup(args: argparse.Namespace) -> int:
                         progress=not args.no_progress, resume=not args.no_resume)
     config = WarmupConfig(method=args.method, model=args.model, train=train, tasks=args.tasks,
                           eval_tasks=args.eval_tasks, allow_overlap=args.allow_overlap, shots=args.shots,
-                          per_task=args.examples_per_task, channel=args.channel, corpus=args.corpus)
+                          per_task=args.examples_per_task, channel=args.channel, corpus=args.corpus,
+                          label_loss=args.label_loss, templates=args.templates)
     result = run_warmup(config)
     if result.model_dir is not None:
         print(f"final loss {result.final_loss:.4f} after {result.steps} steps; model: {result.model_dir} "

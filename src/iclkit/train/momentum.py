@@ -3,7 +3,10 @@
 Each attention head's output at position t gets the exponential moving average of the *earlier* value vectors added
 before the output projection::
 
-    out_t = Attn(q_t, K, V) + sum_{i<t} eta^(t-i) v_i          (not normalised, independent of the query)
+    out_t = Attn(q_t, K, V) + scale * sum_{i<t} eta^(t-i) v_i    (independent of the query)
+
+``scale`` is 1 in the paper's Eq. 15 (not normalised: the weights sum to up to eta / (1 - eta), 9 at eta = 0.9);
+``scale = 1 - eta`` makes the term a normalised moving average whose weights sum to at most eta.
 
 Mechanism: transformers' attention modules (Llama, Gemma-3, Qwen2, Mistral, ... every model on the
 ``AttentionInterface``) call ``ALL_ATTENTION_FUNCTIONS[config._attn_implementation]`` with the post-cache value
@@ -118,12 +121,14 @@ def _per_kv_head(value: torch.Tensor, q_len: int, eta: float) -> torch.Tensor:
     return torch.matmul(m, value).transpose(1, 2)
 
 
-def add_momentum_term(out: torch.Tensor, value: torch.Tensor, eta: float) -> torch.Tensor:
-    """``out [b, q, heads, d]`` plus the momentum, broadcast over each key/value head's query group (no copy of
+def add_momentum_term(out: torch.Tensor, value: torch.Tensor, eta: float, scale: float = 1.0) -> torch.Tensor:
+    """``out [b, q, heads, d]`` plus ``scale`` times the momentum, broadcast over each key/value head's query group (no copy of
     the term per query head: query head ``h`` belongs to key/value head ``h // groups``, as in ``repeat_kv``)."""
     b, q, h, d = out.shape
     kv = value.shape[1]
     term = _per_kv_head(value, q, eta).to(out.dtype)
+    if scale != 1.0:
+        term = term * scale
     return (out.reshape(b, q, kv, h // kv, d) + term.unsqueeze(3)).reshape(b, q, h, d)
 
 
@@ -135,7 +140,7 @@ def _momentum_attention(base_name: str):
         out, weights = base(module, query, key, value, attention_mask, **kwargs)
         eta = getattr(module, "momentum_eta", None)
         if eta:
-            out = add_momentum_term(out, value, eta)
+            out = add_momentum_term(out, value, eta, getattr(module, "momentum_scale", 1.0))
         return out, weights
 
     return attention
@@ -170,15 +175,18 @@ def _set_implementation(model, name: str) -> None:
             config._attn_implementation = name
 
 
-def add_momentum(model, eta: float, *, layers: Iterable[int] | None = None):
+def add_momentum(model, eta: float, *, layers: Iterable[int] | None = None, scale: float = 1.0):
     """Add momentum attention with decay ``eta`` to ``model`` in place (all layers, or the given layer indices).
 
-    Returns the model. Calling it again changes ``eta`` or the layers.
+    ``scale`` multiplies the term: 1 is the paper's Eq. 15, ``1 - eta`` the normalised moving average.
+    Returns the model. Calling it again changes ``eta``, ``scale`` or the layers.
     """
     from iclkit.errors import IclkitError
 
     if not 0.0 < eta < 1.0:
         raise IclkitError(f"momentum eta must be in (0, 1), got {eta}")
+    if not scale > 0.0:
+        raise IclkitError(f"momentum scale must be positive, got {scale}")
     modules = attention_modules(model)
     if not modules:
         raise IclkitError(f"{type(model).__name__} has no attention modules with o_proj/layer_idx; momentum "
@@ -190,6 +198,7 @@ def add_momentum(model, eta: float, *, layers: Iterable[int] | None = None):
     chosen = set(range(len(modules))) if layers is None else set(layers)
     for module in modules:
         module.momentum_eta = eta if module.layer_idx in chosen else None
+        module.momentum_scale = scale
     _set_implementation(model, register(base))
     return model
 

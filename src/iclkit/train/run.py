@@ -40,6 +40,17 @@ class WarmupConfig:
     channel: bool = False
     corpus: str | None = None
     objectives: tuple[str, ...] = field(default=("nsg", "mwp", "lpp", "cls"))
+    label_loss: str = "lm"  # icl-tuning: "restricted" = softmax over the verbalizer tokens (Chen et al.)
+    templates: int = 1  # icl-tuning: templates drawn from per query (the task's own + generic ones)
+
+    def method_options(self) -> dict:
+        """The options only in-context tuning takes; refused for the other methods."""
+        options = {k: v for k, v in (("label_loss", self.label_loss), ("templates", self.templates))
+                   if v != WarmupConfig.__dataclass_fields__[k].default}
+        if options and self.method != "icl-tuning":
+            flags = ", ".join("--" + k.replace("_", "-") for k in options)
+            raise IclkitError(f"{flags} applies to --method icl-tuning only, not to {self.method}")
+        return options
 
 
 def _eval_inputs(names: Sequence[str]) -> set[str]:
@@ -110,7 +121,7 @@ def build_examples(config: WarmupConfig) -> list[TrainExample]:
         warnings.warn(f"removed training examples whose text occurs in the evaluation sets of "
                       f"{', '.join(config.eval_tasks)}: {detail}", stacklevel=2)
     return TASK_BUILDERS[config.method](tasks, shots=config.shots, per_task=config.per_task,
-                                        seed=config.train.seed, channel=config.channel)
+                                        seed=config.train.seed, channel=config.channel, **config.method_options())
 
 
 def run_warmup(config: WarmupConfig, *, model=None, tokenizer=None) -> TrainResult:
@@ -127,7 +138,8 @@ def run_warmup(config: WarmupConfig, *, model=None, tokenizer=None) -> TrainResu
         _write_sample(out / "data_sample.jsonl", examples)
     from iclkit.train.trainer import Trainer
 
-    identity = {"model": config.model, "method": config.method, "channel": config.channel, "shots": config.shots}
+    identity = {"model": config.model, "method": config.method, "channel": config.channel, "shots": config.shots,
+                **config.method_options()}
     return Trainer(model, tokenizer, examples, config.train, identity=identity).train()
 
 

@@ -8,7 +8,10 @@ no-demonstration control (MetaICL's "multi-task zero-shot" baseline): same queri
 * ``metaicl`` (Min et al. 2021): raw input/label words, ``"\\n"`` between input and output, ``"\\n\\n\\n"`` between
   examples, no template; ``channel=True`` swaps the roles (label first, the input is the target).
 * ``icl-tuning`` (Chen et al. 2021): the task's own template and verbalizer (its channel template for channel).
-  The paper's verbalizer-restricted softmax is not used: the loss is the ordinary LM loss on the label tokens.
+  ``label_loss="restricted"`` is the paper's loss, a softmax over the verbalizer tokens only (direct only); the
+  default ``"lm"`` is the ordinary LM loss on the label tokens. ``templates > 1`` draws each query's template from
+  the task's own and ``templates - 1`` generic ones (:data:`ICT_TEMPLATES`), as the paper samples one of several
+  templates per task.
 * ``instruct`` (FLAN, Wei et al. 2021): one of several instruction templates per example, label options listed;
   a share of examples also carries exemplars in the same template (Flan-2022's few-shot templates).
 * ``symbol`` (Wei et al. 2023): no instructions; labels remapped to arbitrary symbols (integers, letter strings,
@@ -21,7 +24,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from iclkit.data.spec import TaskSpec
+from iclkit.data.spec import TaskSpec, TemplateSpec
 from iclkit.errors import IclkitError
 from iclkit.prompt.render import PromptBuilder
 from iclkit.train.examples import TrainExample
@@ -80,15 +83,51 @@ def build_metaicl(tasks: Sequence[TaskData], *, shots: int, per_task: int, seed:
     return out
 
 
-def build_icl_tuning(tasks: Sequence[TaskData], *, shots: int, per_task: int, seed: int,
-                     channel: bool = False) -> list[TrainExample]:
+# Generic direct templates for in-context tuning's several templates per task ({inputs}: the input fields, in order,
+# joined by a space); the task's own template always comes first.
+ICT_TEMPLATES = (
+    ("Input: {inputs}\nLabel:", "\n\n"),
+    ("{inputs}\nAnswer:", "\n\n"),
+    ("Text: {inputs}\nCategory:", "\n\n"),
+    ("{inputs} =>", "\n"),
+)
+LABEL_LOSSES = ("lm", "restricted")
+
+
+def icl_tuning_templates(spec: TaskSpec, n: int) -> list[TemplateSpec]:
+    """The task's own template and the first ``n - 1`` of :data:`ICT_TEMPLATES` filled with its input fields."""
+    if not 1 <= n <= 1 + len(ICT_TEMPLATES):
+        raise IclkitError(f"--templates must be between 1 and {1 + len(ICT_TEMPLATES)}, got {n}")
+    inputs = " ".join("{" + f + "}" for f in spec.input_fields)
+    return [spec.template] + [TemplateSpec(input=text.format(inputs=inputs), answer=" {label}", separator=sep)
+                              for text, sep in ICT_TEMPLATES[:n - 1]]
+
+
+def build_icl_tuning(tasks: Sequence[TaskData], *, shots: int, per_task: int, seed: int, channel: bool = False,
+                     label_loss: str = "lm", templates: int = 1) -> list[TrainExample]:
+    if label_loss not in LABEL_LOSSES:
+        raise IclkitError(f"unknown label loss '{label_loss}'; choose from {', '.join(LABEL_LOSSES)}")
+    if channel and (label_loss != "lm" or templates != 1):
+        raise IclkitError("channel in-context tuning scores the input, so it takes neither the restricted label "
+                          "loss nor several templates")
     out = []
     for task, query, q, rng in _each_query(tasks, per_task, seed, "icl-tuning"):
         spec = task.spec
-        template = spec.channel() if channel else spec.template
+        if channel:
+            template = spec.channel()
+        else:
+            # one template: no draw, so the data stays what it was before several templates existed
+            choices = icl_tuning_templates(spec, templates)
+            template = rng.choice(choices) if templates > 1 else choices[0]
         prompt = PromptBuilder(template, spec.labels, spec.verbalizer).build(query, _demos(task, q, shots, rng))
         gold = prompt.labels.index(query.label)
-        out.append(TrainExample(prompt.contexts[gold], prompt.continuations[gold], spec.name))
+        restricted = ()
+        if label_loss == "restricted":
+            if len(set(prompt.contexts)) != 1:
+                raise IclkitError(f"task '{spec.name}': the restricted label loss needs a template that ends with "
+                                  "the label (one context for every label)")
+            restricted = prompt.continuations
+        out.append(TrainExample(prompt.contexts[gold], prompt.continuations[gold], spec.name, restricted))
     return out
 
 
