@@ -61,6 +61,7 @@ def test_every_method_builds(tmp_path):
     (["--method", "selfsup", "--corpus", "/nonexistent.txt"], "does not exist"),
     (["--label-loss", "restricted"], "--label-loss applies to --method icl-tuning only, not to metaicl"),
     (["--method", "icl-tuning", "--templates", "7"], "--templates must be between 1 and 5"),
+    (["--method", "icl-tuning", "--instruct-share", "0.5"], "--instruct-share applies to --method symbol only"),
 ])
 def test_bad_flags_are_one_line_errors(tmp_path, capsys, argv, message):
     base = ["warmup", "--method", "metaicl", "--out", str(tmp_path / "w")]

@@ -96,6 +96,19 @@ def test_icl_tuning_several_templates_are_drawn_per_query_and_stay_consistent_in
         build_icl_tuning([sst2_data()], shots=2, per_task=5, seed=0, templates=9)
 
 
+def test_symbol_tuning_mixes_in_instruction_prompts_at_the_given_share():
+    tasks = [sst2_data(200)]
+    pure = build_symbol(tasks, shots=2, per_task=200, seed=0)
+    mixed = build_symbol(tasks, shots=2, per_task=200, seed=0, instruct_share=0.3)
+    instruct = TASK_BUILDERS["instruct"](tasks, shots=2, per_task=200, seed=0)
+    replaced = [i for i, (a, b) in enumerate(zip(pure, mixed)) if a != b]
+    assert all(mixed[i] == instruct[i] for i in replaced)  # the rest stays symbol tuning, unchanged
+    assert 0.2 < len(replaced) / len(pure) < 0.4
+    assert all(" Positive" == mixed[i].target or " Negative" == mixed[i].target for i in replaced)
+    with pytest.raises(IclkitError, match="--instruct-share must be between 0 and 1"):
+        build_symbol(tasks, shots=2, per_task=5, seed=0, instruct_share=1.5)
+
+
 def test_icl_tuning_channel_refuses_the_restricted_loss():
     with pytest.raises(IclkitError, match="channel in-context tuning"):
         build_icl_tuning([sst2_data()], shots=2, per_task=5, seed=0, channel=True, label_loss="restricted")

@@ -30,10 +30,21 @@ def show(xs: list[float]) -> str:
     return f"{m:.3f}" + (f" ± {s:.3f}" if s is not None else "")
 
 
+def variant(run: dict) -> str:
+    """The key of a run's model: its eta, with ``n`` for the normalised term ((1 - eta) times the sum)."""
+    return f"{run['eta']}" + ("n" if run.get("normalised") else "")
+
+
+def label(key: str) -> str:
+    if key == "0.0":
+        return "plain"
+    return f"momentum η={key.rstrip('n')}" + (", normalised" if key.endswith("n") else "")
+
+
 def main() -> None:
     runs = [json.loads(p.read_text()) for p in sorted((HERE / "per-run").glob("eta*-seed*.json"))]
-    etas = sorted({r["eta"] for r in runs})
-    by = {(r["eta"], r["seed"]): r for r in runs}
+    etas = sorted({variant(r) for r in runs}, key=lambda k: (k.endswith("n"), float(k.rstrip("n"))))
+    by = {(variant(r), r["seed"]): r for r in runs}
     lengths = sorted({int(n) for r in runs for n in r["test_ppl"]})
     train_len = next(iter(runs[0]["train_ppl"]))
     columns = [("train", train_len)] + [("test", str(n)) for n in lengths]
@@ -41,31 +52,31 @@ def main() -> None:
     lines = ["| model | seeds | " + " | ".join(f"{s} {n}" for s, n in columns) + " | train minutes |",
              "|---" * (len(columns) + 3) + "|"]
     for eta in etas:
-        rs = [r for r in runs if r["eta"] == eta]
+        rs = [r for r in runs if variant(r) == eta]
         values = {f"{s} {n}": [r[f"{s}_ppl"][n] for r in rs] for s, n in columns}
-        summary["models"][str(eta)] = {"seeds": [r["seed"] for r in rs], "ppl": values,
+        summary["models"][eta] = {"seeds": [r["seed"] for r in rs], "ppl": values,
                                        "train_seconds": [r["train_seconds"] for r in rs],
                                        "parameters": rs[0]["parameters"]}
-        name = "plain" if eta == 0 else f"momentum η={eta}"
+        name = label(eta)
         minutes = statistics.mean(r["train_seconds"] for r in rs) / 60
         lines.append(f"| {name} | {len(rs)} | " + " | ".join(show(v) for v in values.values())
                      + f" | {minutes:.1f} |")
     for eta in etas[1:]:
-        seeds = sorted(s for (e, s) in by if e == eta and (0.0, s) in by)
-        diffs = {f"{s} {n}": [by[(eta, seed)][f"{s}_ppl"][n] - by[(0.0, seed)][f"{s}_ppl"][n] for seed in seeds]
+        seeds = sorted(s for (e, s) in by if e == eta and ("0.0", s) in by)
+        diffs = {f"{s} {n}": [by[(eta, seed)][f"{s}_ppl"][n] - by[("0.0", seed)][f"{s}_ppl"][n] for seed in seeds]
                  for s, n in columns}
-        summary["paired"][str(eta)] = {"seeds": seeds, "momentum_minus_plain": diffs}
-        lines.append(f"| difference (η={eta} − plain, same seed) | {len(seeds)} | "
+        summary["paired"][eta] = {"seeds": seeds, "momentum_minus_plain": diffs}
+        lines.append(f"| difference ({label(eta).removeprefix('momentum ')} − plain, same seed) | {len(seeds)} | "
                      + " | ".join(show(v) for v in diffs.values()) + " | |")
     # training loss, mean of the 10 steps from each of these starts (the numbers the docs quote from loss.png)
-    summary["loss_10_step_means"] = {f"eta{r['eta']:g}-seed{r['seed']}": {
+    summary["loss_10_step_means"] = {f"eta{r['eta']:g}{'n' if r.get('normalised') else ''}-seed{r['seed']}": {
         str(start): round(statistics.mean(r["losses"][start : start + 10]), 3) for start in (0, 10, 20, 30, 50, 100, 140)}
         for r in runs}
-    summary["context_gain_64_to_256"] = {str(eta): {
-        "absolute": statistics.mean(summary["models"][str(eta)]["ppl"]["test 64"])
-        - statistics.mean(summary["models"][str(eta)]["ppl"]["test 256"]),
-        "relative": 1 - statistics.mean(summary["models"][str(eta)]["ppl"]["test 256"])
-        / statistics.mean(summary["models"][str(eta)]["ppl"]["test 64"])} for eta in etas}
+    summary["context_gain_64_to_256"] = {eta: {
+        "absolute": statistics.mean(summary["models"][eta]["ppl"]["test 64"])
+        - statistics.mean(summary["models"][eta]["ppl"]["test 256"]),
+        "relative": 1 - statistics.mean(summary["models"][eta]["ppl"]["test 256"])
+        / statistics.mean(summary["models"][eta]["ppl"]["test 64"])} for eta in etas}
     (HERE / "table.md").write_text("\n".join(lines) + "\n")
     (HERE / "summary.json").write_text(json.dumps(summary, indent=1))
 
@@ -73,8 +84,7 @@ def main() -> None:
     for (eta, seed), r in sorted(by.items()):
         losses = r["losses"]
         smooth = [statistics.mean(losses[max(0, i - 9) : i + 1]) for i in range(len(losses))]
-        ax.plot(smooth, color=f"C{etas.index(eta)}", alpha=0.7,
-                label=("plain" if eta == 0 else f"momentum η={eta}") if seed == 0 else None)
+        ax.plot(smooth, color=f"C{etas.index(eta)}", alpha=0.7, label=label(eta) if seed == 0 else None)
     ax.set_xlabel("step (16 × 256 bytes); one line per seed")
     ax.set_ylabel("training loss, nats/byte (10-step mean)")
     ax.legend()
@@ -83,9 +93,8 @@ def main() -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for eta in etas:
-        ms = [mean_std(summary["models"][str(eta)]["ppl"][f"test {n}"]) for n in lengths]
-        ax.errorbar(lengths, [m for m, _ in ms], yerr=[s or 0 for _, s in ms], marker="o", capsize=3,
-                    label="plain" if eta == 0 else f"momentum η={eta}")
+        ms = [mean_std(summary["models"][eta]["ppl"][f"test {n}"]) for n in lengths]
+        ax.errorbar(lengths, [m for m, _ in ms], yerr=[s or 0 for _, s in ms], marker="o", capsize=3, label=label(eta))
     ax.set_xscale("log", base=2)
     ax.set_xticks(lengths, [str(n) for n in lengths])
     ax.set_xlabel("context length (bytes), WikiText-2 test.txt")

@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "'lm' = LM loss on the label tokens")
     p.add_argument("--templates", type=int, default=1,
                    help="icl-tuning: templates per task, one drawn per query (the task's own + generic ones)")
+    p.add_argument("--instruct-share", type=float, default=0.0,
+                   help="symbol: share of prompts replaced by instruction-tuning prompts (Wei et al. mix them in)")
     p.add_argument("--corpus", help="selfsup: raw text file (.txt/.txt.gz); default: shipped WikiText-2 validation")
     p.add_argument("--out", required=True, help="output folder: checkpoints/, metrics.jsonl, model/")
     p.add_argument("--steps", type=int, default=100)
@@ -80,7 +82,8 @@ def cmd_warmup(args: argparse.Namespace) -> int:
     config = WarmupConfig(method=args.method, model=args.model, train=train, tasks=args.tasks,
                           eval_tasks=args.eval_tasks, allow_overlap=args.allow_overlap, shots=args.shots,
                           per_task=args.examples_per_task, channel=args.channel, corpus=args.corpus,
-                          label_loss=args.label_loss, templates=args.templates)
+                          label_loss=args.label_loss, templates=args.templates,
+                          instruct_share=args.instruct_share)
     result = run_warmup(config)
     if result.model_dir is not None:
         print(f"final loss {result.final_loss:.4f} after {result.steps} steps; model: {result.model_dir} "

@@ -42,15 +42,21 @@ class WarmupConfig:
     objectives: tuple[str, ...] = field(default=("nsg", "mwp", "lpp", "cls"))
     label_loss: str = "lm"  # icl-tuning: "restricted" = softmax over the verbalizer tokens (Chen et al.)
     templates: int = 1  # icl-tuning: templates drawn from per query (the task's own + generic ones)
+    instruct_share: float = 0.0  # symbol: share of prompts replaced by instruction-tuning prompts (Wei et al.)
 
     def method_options(self) -> dict:
-        """The options only in-context tuning takes; refused for the other methods."""
-        options = {k: v for k, v in (("label_loss", self.label_loss), ("templates", self.templates))
-                   if v != WarmupConfig.__dataclass_fields__[k].default}
-        if options and self.method != "icl-tuning":
-            flags = ", ".join("--" + k.replace("_", "-") for k in options)
-            raise IclkitError(f"{flags} applies to --method icl-tuning only, not to {self.method}")
+        """The options set away from their defaults, each refused unless this method takes it."""
+        options = {k: getattr(self, k) for k in METHOD_OPTIONS
+                   if getattr(self, k) != WarmupConfig.__dataclass_fields__[k].default}
+        for key in options:
+            if METHOD_OPTIONS[key] != self.method:
+                raise IclkitError(f"--{key.replace('_', '-')} applies to --method {METHOD_OPTIONS[key]} only, "
+                                  f"not to {self.method}")
         return options
+
+
+# The builder options that belong to one method (keyword arguments of its builder).
+METHOD_OPTIONS = {"label_loss": "icl-tuning", "templates": "icl-tuning", "instruct_share": "symbol"}
 
 
 def _eval_inputs(names: Sequence[str]) -> set[str]:

@@ -16,6 +16,8 @@ no-demonstration control (MetaICL's "multi-task zero-shot" baseline): same queri
   a share of examples also carries exemplars in the same template (Flan-2022's few-shot templates).
 * ``symbol`` (Wei et al. 2023): no instructions; labels remapped to arbitrary symbols (integers, letter strings,
   unrelated words), a fresh bijection per prompt; demonstrations cover every label when ``shots`` allows.
+  ``instruct_share`` replaces that share of the prompts with ``instruct`` prompts, as the paper mixes instruction
+  data into symbol tuning to keep instruction following.
 """
 
 from __future__ import annotations
@@ -228,10 +230,12 @@ def _covering_demos(task: TaskData, q: int, shots: int, rng: random.Random) -> l
     return chosen
 
 
-def build_symbol(tasks: Sequence[TaskData], *, shots: int, per_task: int, seed: int,
-                 channel: bool = False) -> list[TrainExample]:
+def build_symbol(tasks: Sequence[TaskData], *, shots: int, per_task: int, seed: int, channel: bool = False,
+                 instruct_share: float = 0.0) -> list[TrainExample]:
     if channel:
         raise IclkitError("--channel applies to metaicl and icl-tuning, not to symbol")
+    if not 0.0 <= instruct_share <= 1.0:
+        raise IclkitError(f"--instruct-share must be between 0 and 1, got {instruct_share}")
     out = []
     for task, query, q, rng in _each_query(tasks, per_task, seed, "symbol"):
         spec = task.spec
@@ -239,7 +243,17 @@ def build_symbol(tasks: Sequence[TaskData], *, shots: int, per_task: int, seed: 
         shown = [f"Input: {input_text(spec, d)}\nOutput: {symbols[d.label]}" for d in _covering_demos(task, q, shots, rng)]
         context = "".join(s + "\n\n" for s in shown) + f"Input: {input_text(spec, query)}\nOutput:"
         out.append(TrainExample(context, " " + symbols[query.label], spec.name))
+    if instruct_share:
+        out = _mix(out, build_instruct(tasks, shots=shots, per_task=per_task, seed=seed), instruct_share,
+                   random.Random(f"symbol-instruct-mix:{seed}"))
     return out
+
+
+def _mix(main: list[TrainExample], other: list[TrainExample], share: float,
+         rng: random.Random) -> list[TrainExample]:
+    """Position by position, ``other``'s example with probability ``share``, else ``main``'s (same length: both
+    builders sample the same number of queries per task)."""
+    return [b if rng.random() < share else a for a, b in zip(main, other, strict=True)]
 
 
 TASK_BUILDERS: dict[str, Callable[..., list[TrainExample]]] = {
