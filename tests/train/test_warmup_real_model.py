@@ -23,3 +23,17 @@ def test_warmup_one_step_then_eval_the_saved_model(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert 0.0 <= summary["metrics"]["accuracy"]["value"] <= 1.0
+
+
+@pytest.mark.integration
+def test_restricted_label_loss_encodes_every_held_out_training_task_on_smollm2(tmp_path, capsys):
+    """In-context tuning's restricted loss needs verbalizers with distinct first tokens in the real tokenizer: on
+    TREC, RTE, SST-5 and CB with every template, and its first loss is near log(number of labels) (a softmax over the
+    verbalizer tokens, not the 49k-token vocabulary)."""
+    out = tmp_path / "ict"
+    code = main(["warmup", "--method", "icl-tuning", "--label-loss", "restricted", "--templates", "5",
+                 "--model", "smollm2-135m", "--shots", "1", "--examples-per-task", "30", "--steps", "1",
+                 "--batch-size", "1", "--max-length", "128", "--no-progress", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    loss = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])["loss"]
+    assert 0.0 < loss < 3.0  # log 6 = 1.79 for TREC; a full-vocabulary loss on a label word is usually far higher

@@ -30,20 +30,37 @@ def show(xs: list[float]) -> str:
     return f"{m:.3f}" + (f" ± {s:.3f}" if s is not None else "")
 
 
+STEPS = 150  # the main comparison's training length; other lengths get "@steps" in their key
+
+
 def variant(run: dict) -> str:
-    """The key of a run's model: its eta, with ``n`` for the normalised term ((1 - eta) times the sum)."""
-    return f"{run['eta']}" + ("n" if run.get("normalised") else "")
+    """The key of a run's model: its eta, ``n`` for the normalised term ((1 - eta) times the sum), and ``@steps``
+    when it trained for other than :data:`STEPS` steps."""
+    steps = run["config"]["steps"]
+    return f"{run['eta']}" + ("n" if run.get("normalised") else "") + (f"@{steps}" if steps != STEPS else "")
+
+
+def parts(key: str) -> tuple[float, bool, int]:
+    """(eta, normalised, steps) of a variant key."""
+    head, _, steps = key.partition("@")
+    return float(head.rstrip("n")), head.endswith("n"), int(steps or STEPS)
+
+
+def plain_of(key: str) -> str:
+    """The plain model trained for as long: what a momentum variant is paired with."""
+    steps = parts(key)[2]
+    return "0.0" + (f"@{steps}" if steps != STEPS else "")
 
 
 def label(key: str) -> str:
-    if key == "0.0":
-        return "plain"
-    return f"momentum η={key.rstrip('n')}" + (", normalised" if key.endswith("n") else "")
+    eta, normalised, steps = parts(key)
+    name = "plain" if eta == 0 else f"momentum η={eta}" + (", normalised" if normalised else "")
+    return name + (f", {steps} steps" if steps != STEPS else "")
 
 
 def main() -> None:
     runs = [json.loads(p.read_text()) for p in sorted((HERE / "per-run").glob("eta*-seed*.json"))]
-    etas = sorted({variant(r) for r in runs}, key=lambda k: (k.endswith("n"), float(k.rstrip("n"))))
+    etas = sorted({variant(r) for r in runs}, key=lambda k: (parts(k)[2], parts(k)[1], parts(k)[0]))
     by = {(variant(r), r["seed"]): r for r in runs}
     lengths = sorted({int(n) for r in runs for n in r["test_ppl"]})
     train_len = next(iter(runs[0]["train_ppl"]))
@@ -61,16 +78,17 @@ def main() -> None:
         minutes = statistics.mean(r["train_seconds"] for r in rs) / 60
         lines.append(f"| {name} | {len(rs)} | " + " | ".join(show(v) for v in values.values())
                      + f" | {minutes:.1f} |")
-    for eta in etas[1:]:
-        seeds = sorted(s for (e, s) in by if e == eta and ("0.0", s) in by)
-        diffs = {f"{s} {n}": [by[(eta, seed)][f"{s}_ppl"][n] - by[("0.0", seed)][f"{s}_ppl"][n] for seed in seeds]
-                 for s, n in columns}
+    for eta in (k for k in etas if parts(k)[0] > 0):
+        seeds = sorted(s for (e, s) in by if e == eta and (plain_of(eta), s) in by)
+        diffs = {f"{s} {n}": [by[(eta, seed)][f"{s}_ppl"][n] - by[(plain_of(eta), seed)][f"{s}_ppl"][n]
+                              for seed in seeds] for s, n in columns}
         summary["paired"][eta] = {"seeds": seeds, "momentum_minus_plain": diffs}
         lines.append(f"| difference ({label(eta).removeprefix('momentum ')} − plain, same seed) | {len(seeds)} | "
                      + " | ".join(show(v) for v in diffs.values()) + " | |")
     # training loss, mean of the 10 steps from each of these starts (the numbers the docs quote from loss.png)
-    summary["loss_10_step_means"] = {f"eta{r['eta']:g}{'n' if r.get('normalised') else ''}-seed{r['seed']}": {
-        str(start): round(statistics.mean(r["losses"][start : start + 10]), 3) for start in (0, 10, 20, 30, 50, 100, 140)}
+    summary["loss_10_step_means"] = {f"eta{variant(r)}-seed{r['seed']}": {
+        str(start): round(statistics.mean(r["losses"][start : start + 10]), 3)
+        for start in (0, 10, 20, 30, 50, 100, 140, 200, 300, 440) if start + 10 <= len(r["losses"])}
         for r in runs}
     summary["context_gain_64_to_256"] = {eta: {
         "absolute": statistics.mean(summary["models"][eta]["ppl"]["test 64"])
