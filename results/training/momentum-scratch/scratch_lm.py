@@ -71,6 +71,44 @@ def perplexity(model, data: torch.Tensor, length: int, n_bytes: int, batch: int 
     return math.exp(total / count)
 
 
+@torch.no_grad()
+def position_nll(model, data: torch.Tensor, length: int, n_bytes: int, batch: int = 32) -> torch.Tensor:
+    """Mean NLL (nats) at each position of independent windows of ``length`` over the first ``n_bytes``."""
+    usable = (min(n_bytes, len(data) - 1) // length) * length
+    windows, targets = data[:usable].view(-1, length), data[1 : usable + 1].view(-1, length)
+    total = torch.zeros(length)
+    for i in range(0, len(windows), batch):
+        logits = model(input_ids=windows[i : i + batch]).logits
+        total += torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets[i : i + batch],
+                                                   reduction="none").sum(0)
+    return total / len(windows)
+
+
+@torch.no_grad()
+def in_context_scores(model, data: torch.Tensor, n_bytes: int) -> dict:
+    """Two measures of in-context learning that need no task (the paper's Table 7 asks for task accuracy, which
+    models this small cannot reach):
+
+    * ``icl_score`` (Olsson et al. 2022): mean NLL at positions 192-255 of 256-byte test windows minus the mean at
+      positions 32-63. Negative: later bytes are predicted better because of the context.
+    * ``repeat_gain``: 128-byte test windows shown twice in a row; mean NLL on the second copy minus the first.
+      Strongly negative when the model copies from its context (induction heads).
+    """
+    per_position = position_nll(model, data, 256, n_bytes)
+    usable = (min(n_bytes, len(data)) // 128) * 128
+    halves = data[:usable].view(-1, 128)
+    doubled = torch.cat([halves, halves], dim=1)
+    nll = torch.zeros(255)
+    for i in range(0, len(doubled), 32):
+        rows = doubled[i : i + 32]
+        logits = model(input_ids=rows[:, :-1]).logits
+        nll += torch.nn.functional.cross_entropy(logits.transpose(1, 2), rows[:, 1:], reduction="none").sum(0)
+    nll /= len(doubled)
+    # position p predicts byte p + 1: the first copy's bytes 1-127 are positions 0-126, the second copy's 128-255
+    return {"icl_score": (per_position[192:].mean() - per_position[32:64].mean()).item(),
+            "repeat_gain": (nll[127:].mean() - nll[:127].mean()).item()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--eta", type=float, default=0.0, help="momentum decay; 0 = plain attention")
@@ -121,6 +159,7 @@ def main() -> None:
         "losses": losses,
         "train_ppl": {str(args.seq): perplexity(model, train, args.seq, args.eval_bytes)},
         "test_ppl": {str(n): perplexity(model, test, n, args.eval_bytes) for n in lengths},
+        "in_context": in_context_scores(model, test, args.eval_bytes),
         "eval_seconds": round(time.perf_counter() - started - train_seconds, 1),
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -58,6 +58,31 @@ def label(key: str) -> str:
     return name + (f", {steps} steps" if steps != STEPS else "")
 
 
+def in_context_table(runs: list[dict], etas: list[str], by: dict, summary: dict) -> list[str]:
+    """Task-free in-context measures (``scratch_lm.in_context_scores``) of the variants whose runs recorded them:
+    mean ± std over seeds, and momentum − plain of the same seed and length."""
+    have = [k for k in etas if any(variant(r) == k and "in_context" in r for r in runs)]
+    if not have:
+        return []
+    lines = ["", "In-context measures (nats/byte; negative = the context helps), test.txt:", "",
+             "| model | seeds | ICL score (pos. 192-255 − 32-63) | repeat gain (2nd copy − 1st) |", "|---|---|---|---|"]
+    summary["in_context"] = {}
+    for key in have:
+        rs = [r for r in runs if variant(r) == key and "in_context" in r]
+        values = {m: [r["in_context"][m] for r in rs] for m in ("icl_score", "repeat_gain")}
+        summary["in_context"][key] = {"seeds": [r["seed"] for r in rs], **values}
+        lines.append(f"| {label(key)} | {len(rs)} | {show(values['icl_score'])} | {show(values['repeat_gain'])} |")
+        if parts(key)[0] > 0:
+            seeds = [r["seed"] for r in rs if "in_context" in by.get((plain_of(key), r["seed"]), {})]
+            if seeds:
+                diffs = {m: [by[(key, s)]["in_context"][m] - by[(plain_of(key), s)]["in_context"][m] for s in seeds]
+                         for m in ("icl_score", "repeat_gain")}
+                summary["in_context"][key]["minus_plain"] = {"seeds": seeds, **diffs}
+                lines.append(f"| difference ({label(key).removeprefix('momentum ')} − plain, same seed) | "
+                             f"{len(seeds)} | {show(diffs['icl_score'])} | {show(diffs['repeat_gain'])} |")
+    return lines
+
+
 def main() -> None:
     runs = [json.loads(p.read_text()) for p in sorted((HERE / "per-run").glob("eta*-seed*.json"))]
     etas = sorted({variant(r) for r in runs}, key=lambda k: (parts(k)[2], parts(k)[1], parts(k)[0]))
@@ -95,6 +120,7 @@ def main() -> None:
         - statistics.mean(summary["models"][eta]["ppl"]["test 256"]),
         "relative": 1 - statistics.mean(summary["models"][eta]["ppl"]["test 256"])
         / statistics.mean(summary["models"][eta]["ppl"]["test 64"])} for eta in etas}
+    lines += in_context_table(runs, etas, by, summary)
     (HERE / "table.md").write_text("\n".join(lines) + "\n")
     (HERE / "summary.json").write_text(json.dumps(summary, indent=1))
 
