@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from iclkit.errors import IclkitError
-from iclkit.train import checkpoint
+from iclkit.train import checkpoint, full_state
 from iclkit.train.examples import EncodedExample, TrainExample, encode_examples, fingerprint
 from iclkit.train.model import DEFAULT_LORA_TARGETS, apply_lora, save_model
 
@@ -227,16 +227,23 @@ class Trainer:
             task = progress.add_task("train", total=self.config.steps, completed=start, loss=float("nan"), tps=0.0)
             yield lambda row: progress.update(task, advance=1, loss=row["loss"], tps=row["tokens_per_s"])
 
+    @property
+    def _torch_optimizer(self):
+        """The torch optimizer inside accelerate's wrapper (what torch.distributed.checkpoint expects)."""
+        return getattr(self.optimizer, "optimizer", self.optimizer)
+
     def _trainable_names(self) -> list[str]:
         return [n for n, p in self.accelerator.unwrap_model(self.model).named_parameters() if p.requires_grad]
 
     def _save_checkpoint(self, step: int) -> None:
         import torch
 
-        full = self.accelerator.get_state_dict(self.model)  # gathers FSDP shards; plain state dict otherwise
+        # both gather FSDP shards (collectives: every process takes part); the plain state dicts otherwise
+        full = self.accelerator.get_state_dict(self.model)
+        optimizer_state = full_state.gather_optimizer_state(self.model, self._torch_optimizer)
         if self.is_main:
             trainable = {n: full[n].detach().cpu() for n in self._trainable_names()}
-            state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            state = {"optimizer": optimizer_state, "scheduler": self.scheduler.state_dict(),
                      "torch_rng": torch.get_rng_state()}
             checkpoint.save_checkpoint(self.out, step, trainable=trainable, training_state=state,
                                        identity=self.identity, keep=self.config.keep_checkpoints)
@@ -258,12 +265,11 @@ class Trainer:
         if folder is None:
             return 0
         step, trainable, state = checkpoint.load_checkpoint(folder, self.identity)
-        model = self.accelerator.unwrap_model(self.model)
         missing = set(self._trainable_names()) - set(trainable)
         if missing:
             raise IclkitError(f"checkpoint {folder} lacks trainable parameters such as {min(missing)}")
-        model.load_state_dict(trainable, strict=False)
-        self.optimizer.load_state_dict(state["optimizer"])
+        full_state.load_parameters(self.model, trainable)
+        full_state.load_optimizer_state(self.model, self._torch_optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
         if self.is_main:
