@@ -26,9 +26,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(args: list[str], out: Path | None) -> list[dict]:
+def run_launch(args: list[str], **env_changes: str | None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, check=False)
+    env.update(env_changes)
+    env = {k: v for k, v in env.items() if v is not None}
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def accelerate_launch(*flags: str) -> list[str]:
+    return [sys.executable, "-m", "accelerate.commands.launch", *flags, "--num_processes", "2", "--num_machines", "1",
+            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port())]
+
+
+def launch(args: list[str], out: Path | None) -> list[dict]:
+    proc = run_launch(args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     if out is None:
         return []
@@ -37,9 +48,7 @@ def launch(args: list[str], out: Path | None) -> list[dict]:
 
 def test_two_processes_equal_one_process(tmp_path):
     one = launch([sys.executable, str(WORKER), str(tmp_path / "one"), "2"], tmp_path / "one")
-    two = launch([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                  "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                  "--main_process_port", str(free_port()), str(WORKER), str(tmp_path / "two"), "2"], tmp_path / "two")
+    two = launch([*accelerate_launch("--multi_gpu"), str(WORKER), str(tmp_path / "two"), "2"], tmp_path / "two")
     assert json.loads((tmp_path / "one" / "launch.json").read_text()) == {"num_processes": 1, "accumulation": 2}
     assert json.loads((tmp_path / "two" / "launch.json").read_text()) == {"num_processes": 2, "accumulation": 1}
     assert [r["examples"] for r in one] == [r["examples"] for r in two]
@@ -73,3 +82,18 @@ def test_fsdp_sharded_optimizer_state_is_saved_whole_and_resumes_exactly(tmp_pat
     for name, state in reference.items():
         for key in ("exp_avg", "exp_avg_sq"):
             torch.testing.assert_close(gathered[name][key], state[key], rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("flags, env", [
+    # accelerate 1.15 drops the FSDP plugin on CPU processes and would run DDP: refused, not run as "FSDP"
+    (("--use_fsdp", "--fsdp_version", "2", "--fsdp_sync_module_states", "false",
+      "--fsdp_cpu_ram_efficient_loading", "false"), {}),
+    # without ACCELERATE_USE_CPU on a machine without GPUs, each process would train alone into the same --out
+    (("--multi_gpu",), {"ACCELERATE_USE_CPU": None, "CUDA_VISIBLE_DEVICES": ""}),
+], ids=["fsdp-on-cpu", "cpu-without-ACCELERATE_USE_CPU"])
+def test_launches_accelerate_would_silently_change_are_refused(tmp_path, flags, env):
+    proc = run_launch([*accelerate_launch(*flags), str(WORKER), str(tmp_path / "out"), "2"], **env)
+    assert proc.returncode != 0
+    message = "FSDP was asked for" if "--use_fsdp" in flags else "launched as 2 processes, but accelerate set up 1"
+    assert message in proc.stderr, proc.stderr[-3000:]
+    assert not (tmp_path / "out" / "metrics.jsonl").exists()

@@ -88,6 +88,29 @@ def accumulation_steps(config: TrainConfig, num_processes: int) -> int:
     return config.batch_size // per_step
 
 
+def check_launch(accelerator) -> None:
+    """Refuse a launch that accelerate silently turned into another one.
+
+    On a machine without GPUs, ``accelerate launch --multi_gpu`` or ``--use_fsdp`` without ``ACCELERATE_USE_CPU=1``
+    starts processes that each set up a one-process run (each would train alone into the same ``--out``), and
+    accelerate 1.15 selects FSDP only for GPUs and other accelerators: with ``ACCELERATE_USE_CPU=1`` it drops the
+    FSDP plugin and runs DDP (``MULTI_CPU``), so nothing would be sharded.
+    """
+    import os
+
+    from accelerate.utils import DistributedType
+
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != accelerator.num_processes:
+        raise IclkitError(f"launched as {launched} processes, but accelerate set up {accelerator.num_processes} "
+                          f"({accelerator.distributed_type.value}); on a machine without GPUs set ACCELERATE_USE_CPU=1")
+    fsdp_asked = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true")
+    if fsdp_asked and accelerator.distributed_type != DistributedType.FSDP:
+        raise IclkitError(f"FSDP was asked for (--use_fsdp or the accelerate config) but accelerate set up "
+                          f"{accelerator.distributed_type.value}: accelerate selects FSDP on GPUs (and other "
+                          "accelerators) only; on CPU processes launch with --multi_gpu instead (DDP)")
+
+
 def _tracker_names(report_to: Sequence[str]) -> list[str]:
     import importlib.util
 
@@ -119,6 +142,7 @@ class Trainer:
         self.out = Path(config.out)
         trackers = _tracker_names(config.report_to)
         self.accelerator = Accelerator(log_with=trackers or None, project_dir=str(self.out))
+        check_launch(self.accelerator)
         self.accum = accumulation_steps(config, self.accelerator.num_processes)
         self.tokenizer = tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
