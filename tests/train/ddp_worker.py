@@ -23,7 +23,8 @@ def main(out: str, micro_batch_size: int) -> None:
     trainer = Trainer(tiny_llama(), tiny_tokenizer(), examples, config)
     trainer.train()
     if trainer.accelerator.is_main_process:
-        info = {"num_processes": trainer.accelerator.num_processes, "accumulation": trainer.accum}
+        info = {"num_processes": trainer.accelerator.num_processes, "accumulation": trainer.accum,
+                "distributed_type": trainer.accelerator.distributed_type.value}
         Path(out, "launch.json").write_text(json.dumps(info))
 
 

@@ -49,8 +49,10 @@ def launch(args: list[str], out: Path | None) -> list[dict]:
 def test_two_processes_equal_one_process(tmp_path):
     one = launch([sys.executable, str(WORKER), str(tmp_path / "one"), "2"], tmp_path / "one")
     two = launch([*accelerate_launch("--multi_gpu"), str(WORKER), str(tmp_path / "two"), "2"], tmp_path / "two")
-    assert json.loads((tmp_path / "one" / "launch.json").read_text()) == {"num_processes": 1, "accumulation": 2}
-    assert json.loads((tmp_path / "two" / "launch.json").read_text()) == {"num_processes": 2, "accumulation": 1}
+    assert json.loads((tmp_path / "one" / "launch.json").read_text()) == {"num_processes": 1, "accumulation": 2,
+                                                                          "distributed_type": "NO"}
+    assert json.loads((tmp_path / "two" / "launch.json").read_text()) == {"num_processes": 2, "accumulation": 1,
+                                                                          "distributed_type": "MULTI_CPU"}
     assert [r["examples"] for r in one] == [r["examples"] for r in two]
     assert [r["tokens"] for r in one] == [r["tokens"] for r in two]
     for a, b in zip(one, two):
