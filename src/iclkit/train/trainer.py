@@ -1,4 +1,4 @@
-"""The one trainer every warmup method uses: accelerate (1 CPU ... many GPUs, DDP, or FSDP from the accelerate
+"""The one trainer every warmup method uses: accelerate (1 CPU ... many GPUs, DDP, or FSDP on GPUs from the accelerate
 config), peft LoRA by default or full fine-tuning, gradient accumulation, crash-safe checkpoints, JSONL metrics.
 
 Data order is a pure function of (seed, step): step ``s`` trains on global positions ``s*B ... s*B+B-1`` of a
