@@ -60,6 +60,20 @@ def test_two_processes_equal_one_process(tmp_path):
     assert one[-1]["loss"] != pytest.approx(one[0]["loss"], rel=1e-3)  # it trained: the curve is not flat
 
 
+def test_two_processes_resume_from_their_checkpoint_exactly(tmp_path):
+    """A DDP run that crashed after its step-2 checkpoint and is relaunched (parameters and optimizer state loaded
+    back in every process) follows the uninterrupted one-process curve."""
+    one = launch([sys.executable, str(WORKER), str(tmp_path / "one"), "2"], tmp_path / "one")
+    two = tmp_path / "two"
+    crashed = run_launch([*accelerate_launch("--multi_gpu"), str(WORKER), str(two), "1", "2"])
+    assert crashed.returncode != 0 and "simulated crash" in crashed.stderr, crashed.stderr[-3000:]
+    assert (two / "checkpoints" / "LATEST").read_text() == "step-00000002"
+    resumed = launch([*accelerate_launch("--multi_gpu"), str(WORKER), str(two), "1"], two)
+    assert [r["step"] for r in resumed] == [1, 2, 3, 4]
+    assert [r["examples"] for r in resumed] == [r["examples"] for r in one]
+    for a, b in zip(one, resumed):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-5)
+
 def test_fsdp_sharded_optimizer_state_is_saved_whole_and_resumes_exactly(tmp_path):
     """Under torch FSDP2 (``fully_shard``) on two CPU processes, iclkit.train.full_state gathers the sharded
     optimizer state into the one-process state, and loading it back (sharded, or into one process) continues
