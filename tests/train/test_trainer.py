@@ -73,6 +73,38 @@ def test_resume_after_crash_continues_with_the_same_data_and_loss(tmp_path):
         assert got["loss"] == pytest.approx(want["loss"], abs=1e-5)
 
 
+def test_checkpoint_holds_the_whole_optimizer_state_by_parameter_name(tmp_path):
+    import torch
+
+    run(tmp_path, steps=2, lora=False)
+    state = torch.load(checkpoint.latest_checkpoint(tmp_path / "run") / "optimizer.pt", weights_only=True)
+    names = [n for n, p in tiny_llama().named_parameters() if p.requires_grad]
+    assert sorted(state["optimizer"]["state"]) == sorted(names)  # every parameter, by name, not by position
+    shapes = {n: p.shape for n, p in tiny_llama().named_parameters()}
+    assert all(s["exp_avg"].shape == shapes[n] for n, s in state["optimizer"]["state"].items())
+
+
+def test_checkpoint_with_positional_optimizer_state_still_resumes(tmp_path, monkeypatch):
+    """Checkpoints written before the state was gathered by name (``optimizer.state_dict()``) resume exactly."""
+    from iclkit.train import full_state
+
+    reference = rows(run(tmp_path, "reference"))
+    real_gather = full_state.gather_optimizer_state
+    monkeypatch.setattr(full_state, "gather_optimizer_state", lambda model, optimizer: optimizer.state_dict())
+
+    def crash(step, loss):
+        if step == 5:
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(tmp_path, "old", on_step=crash)
+    monkeypatch.setattr(full_state, "gather_optimizer_state", real_gather)
+    resumed = rows(run(tmp_path, "old"))
+    assert [r["examples"] for r in resumed] == [r["examples"] for r in reference]
+    for got, want in zip(resumed, reference):
+        assert got["loss"] == pytest.approx(want["loss"], abs=1e-5)
+
+
 def test_rerunning_a_finished_run_reports_its_last_loss(tmp_path):
     first = run(tmp_path, steps=2)
     again = run(tmp_path, steps=2)

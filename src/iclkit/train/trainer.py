@@ -1,4 +1,4 @@
-"""The one trainer every warmup method uses: accelerate (1 CPU ... many GPUs, DDP, or FSDP from the accelerate
+"""The one trainer every warmup method uses: accelerate (1 CPU ... many GPUs, DDP, or FSDP on GPUs from the accelerate
 config), peft LoRA by default or full fine-tuning, gradient accumulation, crash-safe checkpoints, JSONL metrics.
 
 Data order is a pure function of (seed, step): step ``s`` trains on global positions ``s*B ... s*B+B-1`` of a
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from iclkit.errors import IclkitError
-from iclkit.train import checkpoint
+from iclkit.train import checkpoint, full_state
 from iclkit.train.examples import EncodedExample, TrainExample, encode_examples, fingerprint
 from iclkit.train.model import DEFAULT_LORA_TARGETS, apply_lora, save_model
 
@@ -88,6 +88,29 @@ def accumulation_steps(config: TrainConfig, num_processes: int) -> int:
     return config.batch_size // per_step
 
 
+def check_launch(accelerator) -> None:
+    """Refuse a launch that accelerate silently turned into another one.
+
+    On a machine without GPUs, ``accelerate launch --multi_gpu`` or ``--use_fsdp`` without ``ACCELERATE_USE_CPU=1``
+    starts processes that each set up a one-process run (each would train alone into the same ``--out``), and
+    accelerate 1.15 selects FSDP only for GPUs and other accelerators: with ``ACCELERATE_USE_CPU=1`` it drops the
+    FSDP plugin and runs DDP (``MULTI_CPU``), so nothing would be sharded.
+    """
+    import os
+
+    from accelerate.utils import DistributedType
+
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != accelerator.num_processes:
+        raise IclkitError(f"launched as {launched} processes, but accelerate set up {accelerator.num_processes} "
+                          f"({accelerator.distributed_type.value}); on a machine without GPUs set ACCELERATE_USE_CPU=1")
+    fsdp_asked = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true")
+    if fsdp_asked and accelerator.distributed_type != DistributedType.FSDP:
+        raise IclkitError(f"FSDP was asked for (--use_fsdp or the accelerate config) but accelerate set up "
+                          f"{accelerator.distributed_type.value}: accelerate selects FSDP on GPUs (and other "
+                          "accelerators) only; on CPU processes launch with --multi_gpu instead (DDP)")
+
+
 def _tracker_names(report_to: Sequence[str]) -> list[str]:
     import importlib.util
 
@@ -119,6 +142,7 @@ class Trainer:
         self.out = Path(config.out)
         trackers = _tracker_names(config.report_to)
         self.accelerator = Accelerator(log_with=trackers or None, project_dir=str(self.out))
+        check_launch(self.accelerator)
         self.accum = accumulation_steps(config, self.accelerator.num_processes)
         self.tokenizer = tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -227,16 +251,23 @@ class Trainer:
             task = progress.add_task("train", total=self.config.steps, completed=start, loss=float("nan"), tps=0.0)
             yield lambda row: progress.update(task, advance=1, loss=row["loss"], tps=row["tokens_per_s"])
 
+    @property
+    def _torch_optimizer(self):
+        """The torch optimizer inside accelerate's wrapper (what torch.distributed.checkpoint expects)."""
+        return getattr(self.optimizer, "optimizer", self.optimizer)
+
     def _trainable_names(self) -> list[str]:
         return [n for n, p in self.accelerator.unwrap_model(self.model).named_parameters() if p.requires_grad]
 
     def _save_checkpoint(self, step: int) -> None:
         import torch
 
-        full = self.accelerator.get_state_dict(self.model)  # gathers FSDP shards; plain state dict otherwise
+        # both gather FSDP shards (collectives: every process takes part); the plain state dicts otherwise
+        full = self.accelerator.get_state_dict(self.model)
+        optimizer_state = full_state.gather_optimizer_state(self.model, self._torch_optimizer)
         if self.is_main:
             trainable = {n: full[n].detach().cpu() for n in self._trainable_names()}
-            state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            state = {"optimizer": optimizer_state, "scheduler": self.scheduler.state_dict(),
                      "torch_rng": torch.get_rng_state()}
             checkpoint.save_checkpoint(self.out, step, trainable=trainable, training_state=state,
                                        identity=self.identity, keep=self.config.keep_checkpoints)
@@ -258,12 +289,11 @@ class Trainer:
         if folder is None:
             return 0
         step, trainable, state = checkpoint.load_checkpoint(folder, self.identity)
-        model = self.accelerator.unwrap_model(self.model)
         missing = set(self._trainable_names()) - set(trainable)
         if missing:
             raise IclkitError(f"checkpoint {folder} lacks trainable parameters such as {min(missing)}")
-        model.load_state_dict(trainable, strict=False)
-        self.optimizer.load_state_dict(state["optimizer"])
+        full_state.load_parameters(self.model, trainable)
+        full_state.load_optimizer_state(self.model, self._torch_optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
         if self.is_main:
