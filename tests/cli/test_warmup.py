@@ -77,5 +77,7 @@ def test_icl_tuning_with_the_restricted_loss_trains_and_records_it(tmp_path):
     result = run_warmup(config, model=tiny_llama(), tokenizer=tiny_tokenizer())
     saved = json.loads((result.model_dir / "iclkit_training.json").read_text())
     assert saved["identity"]["label_loss"] == "restricted" and saved["identity"]["templates"] == 3
+    sample = json.loads((tmp_path / "w" / "data_sample.jsonl").read_text().splitlines()[0])
+    assert sample["target"] in sample["choices"] and len(sample["choices"]) == 2
     # two labels: the restricted loss of an untrained model is near log 2, far below a full-vocabulary loss
     assert 0.2 < result.final_loss < 2.0

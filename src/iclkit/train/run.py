@@ -152,4 +152,7 @@ def run_warmup(config: WarmupConfig, *, model=None, tokenizer=None) -> TrainResu
 def _write_sample(path: Path, examples: Sequence[TrainExample]) -> None:
     with path.open("w") as fh:
         for ex in examples[:20]:
-            fh.write(json.dumps({"task": ex.task, "context": ex.context, "target": ex.target}) + "\n")
+            record = {"task": ex.task, "context": ex.context, "target": ex.target}
+            if ex.choices:  # the restricted loss's candidates
+                record["choices"] = list(ex.choices)
+            fh.write(json.dumps(record) + "\n")
