@@ -41,8 +41,8 @@ HERE = Path(os.environ.get("STUDY_DIR", Path(__file__).resolve().parent))
 MODEL_NAME = os.environ.get("MODEL_NAME", "SmolLM2-135M")
 LIMIT = os.environ.get("LIMIT", "200")
 # Row order of the tables; a model not listed here follows in the order of runs.csv.
-PREFERRED = ("base", "metaicl", "control", "base-channel", "metaicl-channel", "metaicl-channel-control", "icl-tuning",
-             "icl-tuning-control", "icl-tuning-seed1", "icl-tuning-control-seed1", "icl-tuning-restricted",
+PREFERRED = ("base", "metaicl", "control", "metaicl-seed1", "control-seed1", "base-channel", "metaicl-channel",
+             "metaicl-channel-control", "icl-tuning", "icl-tuning-control", "icl-tuning-seed1", "icl-tuning-control-seed1", "icl-tuning-restricted",
              "icl-tuning-restricted-control", "instruct", "instruct-control", "symbol", "selfsup", "selfsup-control")
 TASKS = ("sst2", "mr", "subj", "agnews")
 FORMATS = ("metaicl", "template")
@@ -107,11 +107,20 @@ def direct_of(model: str) -> str | None:
     return model.replace("-channel", "", 1) if "-channel" in model else None
 
 
+def control_of(model: str) -> str | None:
+    """The no-demonstration control trained on the same queries (``metaicl`` → ``control``, ``X`` → ``X-control``,
+    ``X-seed1`` → the control of ``X`` with ``-seed1``); None for base rows and controls."""
+    name, seed = re.fullmatch(r"(.*?)((?:-seed\d+)?)", model).groups()
+    if name in ("control", "base", "base-channel") or name.endswith("-control"):
+        return None
+    return ("control" if name == "metaicl" else f"{name}-control") + seed
+
+
 def overview(data: dict, metric: str, fmt: str, model: str, compare: bool = True,
              tasks: tuple[str, ...] = TASKS) -> dict | None:
     """Task-mean accuracy of one model: zero-shot with a pooled Wilson interval; k-shot, gain and, with
-    ``compare``, the difference from its base row and (channel models) from its direct counterpart per
-    demonstration seed (paired: the same seed gives the same demonstrations to every model).
+    ``compare``, the difference from its base row, from its no-demonstration control and (channel models) from its
+    direct counterpart per demonstration seed (paired: the same seed gives the same demonstrations to every model).
     Means over ``tasks`` (default: all four); None unless each of them has both settings."""
     shot = next((s for s in settings_of(data, metric, fmt) if s != ZERO), None)
     zero = [data.get((metric, fmt, model, t, ZERO)) for t in tasks]
@@ -131,9 +140,9 @@ def overview(data: dict, metric: str, fmt: str, model: str, compare: bool = True
            "k_shot": _mean_sd(per_seed), "gain": _mean_sd([v - zero_mean for v in per_seed]),
            "top_label_share_ge_90": sum(s >= 0.9 for c in zero + kshot for s in c["top_label_share"]),
            "runs": sum(len(c["top_label_share"]) for c in zero + kshot)}
-    for key, ref_model in (("base", base_of(model)), ("direct", direct_of(model))):
+    for key, ref_model in (("base", base_of(model)), ("control", control_of(model)), ("direct", direct_of(model))):
         ref = (overview(data, metric, fmt, ref_model, compare=False, tasks=tasks)
-               if compare and ref_model != model else None)
+               if compare and ref_model not in (None, model) else None)
         if ref is not None and ref["seeds"] == seeds:
             out[f"k_shot_minus_{key}"] = _mean_sd([a - b for a, b in zip(per_seed, ref["k_shot"]["values"])])
             out[f"zero_shot_minus_{key}"] = zero_mean - ref["zero_shot"]["mean"]
@@ -158,15 +167,16 @@ def overview_table(data: dict, models: list[str], info: dict) -> str:
         lines += [f"\n### Overview: {title.lower()}, mean over {', '.join(TASKS)} (MetaICL raw format)\n",
                   "Models named *channel* are scored channel (log P(input | label)); their base is base-channel.\n",
                   ("| model | trained on | zero-shot [95%] | 4-shot | gain (4-shot − zero-shot) | 4-shot − base "
-                   "(same seed) | runs with one label ≥ 90% |"),
-                  "|---|---|---|---|---|---|---|"]
+                   "(same seed) | 4-shot − its control (same seed) | runs with one label ≥ 90% |"),
+                  "|---|---|---|---|---|---|---|---|"]
         for model in models:
             o = overview(data, metric, "metaicl", model)
             if o is None:
                 continue
             diff = pct(o.get("k_shot_minus_base"), signed=True) if model != base_of(model) else ""
+            own = pct(o["k_shot_minus_control"], signed=True) if "k_shot_minus_control" in o else ""
             lines.append(f"| {model} | {info.get(model, {}).get('what', '—')} | {pct(o['zero_shot'])} | "
-                         f"{pct(o['k_shot'])} | {pct(o['gain'], signed=True)} | {diff} | "
+                         f"{pct(o['k_shot'])} | {pct(o['gain'], signed=True)} | {diff} | {own} | "
                          f"{o['top_label_share_ge_90']}/{o['runs']} |")
     return "\n".join(lines) + "\n"
 
