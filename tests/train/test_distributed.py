@@ -74,6 +74,7 @@ def test_two_processes_resume_from_their_checkpoint_exactly(tmp_path):
     for a, b in zip(one, resumed):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-5)
 
+
 def test_fsdp_sharded_optimizer_state_is_saved_whole_and_resumes_exactly(tmp_path):
     """Under torch FSDP2 (``fully_shard``) on two CPU processes, iclkit.train.full_state gathers the sharded
     optimizer state into the one-process state, and loading it back (sharded, or into one process) continues

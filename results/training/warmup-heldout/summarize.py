@@ -42,8 +42,10 @@ MODEL_NAME = os.environ.get("MODEL_NAME", "SmolLM2-135M")
 LIMIT = os.environ.get("LIMIT", "200")
 # Row order of the tables; a model not listed here follows in the order of runs.csv.
 PREFERRED = ("base", "metaicl", "control", "metaicl-seed1", "control-seed1", "base-channel", "metaicl-channel",
-             "metaicl-channel-control", "icl-tuning", "icl-tuning-control", "icl-tuning-seed1", "icl-tuning-control-seed1", "icl-tuning-restricted",
-             "icl-tuning-restricted-control", "instruct", "instruct-control", "symbol", "selfsup", "selfsup-control")
+             "metaicl-channel-control", "icl-tuning", "icl-tuning-control", "icl-tuning-seed1",
+             "icl-tuning-control-seed1", "icl-tuning-restricted", "icl-tuning-restricted-control",
+             "icl-tuning-restricted-seed1", "icl-tuning-restricted-control-seed1", "instruct", "instruct-control",
+             "symbol", "selfsup", "selfsup-control")
 TASKS = ("sst2", "mr", "subj", "agnews")
 FORMATS = ("metaicl", "template")
 METRICS = {"accuracy": ("accuracy", "low", "high"),
