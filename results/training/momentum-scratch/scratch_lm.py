@@ -56,56 +56,46 @@ def lr_at(step: int, args: argparse.Namespace) -> float:
 
 
 @torch.no_grad()
-def perplexity(model, data: torch.Tensor, length: int, n_bytes: int, batch: int = 32) -> float:
-    """exp(mean NLL per byte) over the first ``n_bytes`` of ``data`` cut into independent windows of ``length``
-    (every window is scored from its own start, as in the paper's "valid 256/512/1024")."""
+def summed_position_nll(model, rows: torch.Tensor, batch: int = 32) -> torch.Tensor:
+    """NLL (nats) at each position of ``rows [n, T + 1]`` (inputs ``rows[:, :-1]``, targets ``rows[:, 1:]``),
+    summed over the rows: shape ``[T]``."""
+    total = torch.zeros(rows.shape[1] - 1)
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        logits = model(input_ids=chunk[:, :-1]).logits
+        total += torch.nn.functional.cross_entropy(logits.transpose(1, 2), chunk[:, 1:], reduction="none").sum(0)
+    return total
+
+
+def position_nll(model, data: torch.Tensor, length: int, n_bytes: int) -> torch.Tensor:
+    """Mean NLL (nats) at each position of independent windows of ``length`` over the first ``n_bytes`` of
+    ``data`` (every window is scored from its own start, as in the paper's "valid 256/512/1024")."""
     usable = (min(n_bytes, len(data) - 1) // length) * length
-    windows = data[:usable].view(-1, length)
-    targets = data[1 : usable + 1].view(-1, length)
-    total, count = 0.0, 0
-    for i in range(0, len(windows), batch):
-        logits = model(input_ids=windows[i : i + batch]).logits
-        nll = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets[i : i + batch].flatten(),
-                                                reduction="sum")
-        total, count = total + nll.item(), count + targets[i : i + batch].numel()
-    return math.exp(total / count)
+    rows = data[: usable + 1].unfold(0, length + 1, length)  # each window plus the byte that follows it
+    return summed_position_nll(model, rows) / len(rows)
 
 
-@torch.no_grad()
-def position_nll(model, data: torch.Tensor, length: int, n_bytes: int, batch: int = 32) -> torch.Tensor:
-    """Mean NLL (nats) at each position of independent windows of ``length`` over the first ``n_bytes``."""
-    usable = (min(n_bytes, len(data) - 1) // length) * length
-    windows, targets = data[:usable].view(-1, length), data[1 : usable + 1].view(-1, length)
-    total = torch.zeros(length)
-    for i in range(0, len(windows), batch):
-        logits = model(input_ids=windows[i : i + batch]).logits
-        total += torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets[i : i + batch],
-                                                   reduction="none").sum(0)
-    return total / len(windows)
+def perplexity(per_position: torch.Tensor) -> float:
+    """exp(mean NLL per byte) from :func:`position_nll` (every position has the same number of windows)."""
+    return math.exp(per_position.mean().item())
 
 
-@torch.no_grad()
-def in_context_scores(model, data: torch.Tensor, n_bytes: int) -> dict:
+def in_context_scores(model, data: torch.Tensor, n_bytes: int, per_position_256: torch.Tensor) -> dict:
     """Two measures of in-context learning that need no task (the paper's Table 7 asks for task accuracy, which
     models this small cannot reach):
 
-    * ``icl_score`` (Olsson et al. 2022): mean NLL at positions 192-255 of 256-byte test windows minus the mean at
-      positions 32-63. Negative: later bytes are predicted better because of the context.
+    * ``icl_score`` (Olsson et al. 2022): mean NLL at positions 192-255 of 256-byte test windows
+      (``per_position_256``, from :func:`position_nll`) minus the mean at positions 32-63. Negative: later bytes are
+      predicted better because of the context.
     * ``repeat_gain``: 128-byte test windows shown twice in a row; mean NLL on the second copy minus the first.
       Strongly negative when the model copies from its context (induction heads).
     """
-    per_position = position_nll(model, data, 256, n_bytes)
     usable = (min(n_bytes, len(data)) // 128) * 128
     halves = data[:usable].view(-1, 128)
     doubled = torch.cat([halves, halves], dim=1)
-    nll = torch.zeros(255)
-    for i in range(0, len(doubled), 32):
-        rows = doubled[i : i + 32]
-        logits = model(input_ids=rows[:, :-1]).logits
-        nll += torch.nn.functional.cross_entropy(logits.transpose(1, 2), rows[:, 1:], reduction="none").sum(0)
-    nll /= len(doubled)
+    nll = summed_position_nll(model, doubled) / len(doubled)
     # position p predicts byte p + 1: the first copy's bytes 1-127 are positions 0-126, the second copy's 128-255
-    return {"icl_score": (per_position[192:].mean() - per_position[32:64].mean()).item(),
+    return {"icl_score": (per_position_256[192:].mean() - per_position_256[32:64].mean()).item(),
             "repeat_gain": (nll[127:].mean() - nll[:127].mean()).item()}
 
 
@@ -152,14 +142,16 @@ def main() -> None:
     train_seconds = time.perf_counter() - started
     model.eval()
     lengths = [int(x) for x in args.eval_lengths.split(",")]
+    # one pass per context length serves both the perplexities and the ICL score (which needs 256)
+    test_nll = {n: position_nll(model, test, n, args.eval_bytes) for n in sorted({*lengths, 256})}
     result = {
         "eta": args.eta, "normalised": args.normalise, "seed": args.seed, "config": vars(args),
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_seconds": round(train_seconds, 1), "tokens_trained": args.steps * args.batch * args.seq,
         "losses": losses,
-        "train_ppl": {str(args.seq): perplexity(model, train, args.seq, args.eval_bytes)},
-        "test_ppl": {str(n): perplexity(model, test, n, args.eval_bytes) for n in lengths},
-        "in_context": in_context_scores(model, test, args.eval_bytes),
+        "train_ppl": {str(args.seq): perplexity(position_nll(model, train, args.seq, args.eval_bytes))},
+        "test_ppl": {str(n): perplexity(test_nll[n]) for n in lengths},
+        "in_context": in_context_scores(model, test, args.eval_bytes, test_nll[256]),
         "eval_seconds": round(time.perf_counter() - started - train_seconds, 1),
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

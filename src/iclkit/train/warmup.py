@@ -112,6 +112,7 @@ def build_icl_tuning(tasks: Sequence[TaskData], *, shots: int, per_task: int, se
     if channel and (label_loss != "lm" or templates != 1):
         raise IclkitError("channel in-context tuning scores the input, so it takes neither the restricted label "
                           "loss nor several templates")
+    per_task_templates = {t.spec.name: icl_tuning_templates(t.spec, templates) for t in tasks}
     out = []
     for task, query, q, rng in _each_query(tasks, per_task, seed, "icl-tuning"):
         spec = task.spec
@@ -119,7 +120,7 @@ def build_icl_tuning(tasks: Sequence[TaskData], *, shots: int, per_task: int, se
             template = spec.channel()
         else:
             # one template: no draw, so the data stays what it was before several templates existed
-            choices = icl_tuning_templates(spec, templates)
+            choices = per_task_templates[spec.name]
             template = rng.choice(choices) if templates > 1 else choices[0]
         prompt = PromptBuilder(template, spec.labels, spec.verbalizer).build(query, _demos(task, q, shots, rng))
         gold = prompt.labels.index(query.label)
