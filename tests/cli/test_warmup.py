@@ -60,6 +60,7 @@ def test_every_method_builds(tmp_path):
     (["--model", "nosuchmodel"], "unknown model"),
     (["--method", "selfsup", "--corpus", "/nonexistent.txt"], "does not exist"),
     (["--label-loss", "restricted"], "--label-loss applies to --method icl-tuning only, not to metaicl"),
+    (["--method", "selfsup", "--label-loss", "restricted"], "--label-loss applies to --method icl-tuning only"),
     (["--method", "icl-tuning", "--templates", "7"], "--templates must be between 1 and 5"),
     (["--method", "icl-tuning", "--instruct-share", "0.5"], "--instruct-share applies to --method symbol only"),
 ])

@@ -112,6 +112,7 @@ def build_examples(config: WarmupConfig) -> list[TrainExample]:
         from iclkit.errors import unknown_name
 
         raise unknown_name("warmup method", config.method, METHODS)
+    options = config.method_options()  # before any loading: a flag of another method fails fast, selfsup included
     if config.method == "selfsup":
         from iclkit.train.selfsup import build_selfsup, read_corpus
 
@@ -127,7 +128,7 @@ def build_examples(config: WarmupConfig) -> list[TrainExample]:
         warnings.warn(f"removed training examples whose text occurs in the evaluation sets of "
                       f"{', '.join(config.eval_tasks)}: {detail}", stacklevel=2)
     return TASK_BUILDERS[config.method](tasks, shots=config.shots, per_task=config.per_task,
-                                        seed=config.train.seed, channel=config.channel, **config.method_options())
+                                        seed=config.train.seed, channel=config.channel, **options)
 
 
 def run_warmup(config: WarmupConfig, *, model=None, tokenizer=None) -> TrainResult:
